@@ -1,0 +1,38 @@
+// CUDA runtime facts for pycrl._C.cuda_available(): never throws.
+#include <cuda_runtime.h>
+
+#include "pycrl/kernels.h"
+
+#define PYCRL_STR2(x) #x
+#define PYCRL_STR(x) PYCRL_STR2(x)
+// CUDART_VERSION is e.g. 13000 for 13.0.
+#define CUDART_VERSION_STR PYCRL_STR(CUDART_VERSION)
+
+namespace pycrl {
+
+CudaStatus cuda_status() {
+  CudaStatus s;
+  int n = 0;
+  cudaError_t err = cudaGetDeviceCount(&n);
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky error so later calls start clean
+    if (err == cudaErrorInsufficientDriver)
+      s.reason = "no usable NVIDIA driver: none is installed, or it is older than the CUDA " CUDART_VERSION_STR
+                 " runtime this build uses (cudaErrorInsufficientDriver)";
+    else if (err == cudaErrorNoDevice)
+      s.reason = "the NVIDIA driver reports no CUDA device (cudaErrorNoDevice)";
+    else
+      s.reason = std::string("CUDA runtime error: ") + cudaGetErrorString(err);
+    return s;
+  }
+  s.device_count = n;
+  if (n == 0) {
+    s.reason = "CUDA runtime: no CUDA device is visible";
+    return s;
+  }
+  s.available = true;
+  s.reason = "ok";
+  return s;
+}
+
+}  // namespace pycrl

@@ -1,0 +1,116 @@
+"""Shared contracts: a backbone is an ordered list of named stages, a detector
+maps an image batch to a dict with ``cls``/``prob``/``feat``."""
+
+from __future__ import annotations
+
+from typing import Dict, Iterable, List, NamedTuple, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class FeatureInfo(NamedTuple):
+    name: str
+    channels: int
+    reduction: int  # nominal input/feature size ratio
+
+
+class Backbone(nn.Module):
+    """Stage-wise feature extractor.
+
+    Subclasses set ``feature_info`` (one entry per stage, in execution order)
+    and implement ``run_stage``. Detectors that tap or splice the middle of a
+    backbone (RECCE) use ``forward_stages`` instead of reaching into modules.
+    """
+
+    feature_info: List[FeatureInfo]
+
+    def run_stage(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @property
+    def stage_names(self) -> List[str]:
+        return [f.name for f in self.feature_info]
+
+    @property
+    def num_features(self) -> int:
+        return self.feature_info[-1].channels
+
+    def forward_stages(self, x: torch.Tensor, first: str, last: str) -> torch.Tensor:
+        """Run stages ``first`` .. ``last`` inclusive."""
+        names = self.stage_names
+        i, j = names.index(first), names.index(last)
+        if j < i:
+            raise ValueError(f"stage {last!r} comes before {first!r}")
+        for name in names[i:j + 1]:
+            x = self.run_stage(name, x)
+        return x
+
+    def forward_features(self, x: torch.Tensor,
+                         names: Optional[Iterable[str]] = None) -> Dict[str, torch.Tensor]:
+        """Outputs of the requested stages (all stages when ``names`` is None).
+
+        Stops after the deepest requested stage, so asking for shallow
+        features is cheap.
+        """
+        order = self.stage_names
+        wanted = set(order if names is None else names)
+        unknown = wanted.difference(order)
+        if unknown:
+            raise KeyError(f"unknown stages {sorted(unknown)}; stages: {order}")
+        out: Dict[str, torch.Tensor] = {}
+        for name in order:
+            x = self.run_stage(name, x)
+            if name in wanted:
+                out[name] = x
+                if len(out) == len(wanted):
+                    break
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        names = self.stage_names
+        return self.forward_stages(x, names[0], names[-1])
+
+
+def global_pool(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C). flatten(1), not squeeze(): batch 1 keeps its axis."""
+    return F.adaptive_avg_pool2d(x, 1).flatten(1)
+
+
+class Detector(nn.Module):
+    """Base of every detector: ``forward(x)`` returns at least
+    ``cls`` (B, num_classes logits), ``prob`` (B, fake probability) and ``feat``.
+
+    Label convention (DeepfakeBench): class 1 = fake, so with two classes
+    ``prob = softmax(cls)[:, 1]``; with one logit ``prob = sigmoid(cls[:, 0])``.
+    """
+
+    num_classes: int = 2
+    # What a model folder records by default (pycrl.weights.save).
+    default_meta: Dict = {
+        "input_size": [3, 256, 256],
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.5, 0.5, 0.5],
+        "labels": {"0": "real", "1": "fake"},
+        "decision_threshold": 0.5,
+    }
+
+    def probability(self, cls: torch.Tensor) -> torch.Tensor:
+        if cls.shape[1] == 1:
+            return torch.sigmoid(cls[:, 0])
+        return torch.softmax(cls, dim=1)[:, 1]
+
+
+class OutputSelect(nn.Module):
+    """Wrap a detector so it returns a tuple of chosen outputs, e.g. for ONNX
+    export where dict/list outputs are awkward: ``OutputSelect(m, ("prob",))``."""
+
+    def __init__(self, model: nn.Module, keys: Iterable[str] = ("prob",)):
+        super().__init__()
+        self.model = model
+        self.keys = tuple(keys)
+
+    def forward(self, x: torch.Tensor):
+        out = self.model(x)
+        return tuple(out[k] for k in self.keys)

@@ -1,0 +1,107 @@
+"""Name -> constructor registries for detectors and backbones.
+
+Every registered class records the arguments it was built with in
+``pycrl_config`` so that a model folder (pycrl.weights.save) can rebuild it
+from JSON alone, without pickling the object.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Callable, Dict, List, Type, TypeVar
+
+import torch.nn as nn
+
+T = TypeVar("T", bound=Type[nn.Module])
+
+
+class Registry:
+    """A flat name -> nn.Module class table."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._table: Dict[str, type] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def deco(cls: T) -> T:
+            if name in self._table and self._table[name] is not cls:
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+            _record_init_args(cls)
+            cls.pycrl_name = name
+            self._table[name] = cls
+            return cls
+
+        return deco
+
+    def get(self, name: str) -> type:
+        try:
+            return self._table[name]
+        except KeyError:
+            raise KeyError(
+                f"unknown {self.kind} {name!r}; registered: {', '.join(sorted(self._table))}"
+            ) from None
+
+    def create(self, name: str, **cfg) -> nn.Module:
+        return self.get(name)(**cfg)
+
+    def names(self) -> List[str]:
+        return sorted(self._table)
+
+
+def _record_init_args(cls: type) -> None:
+    """Wrap ``cls.__init__`` so instances keep their bound constructor arguments.
+
+    Recorded after the original __init__ runs, so a registered subclass
+    overwrites what its registered base recorded.
+    """
+    if "__init__" not in cls.__dict__ or getattr(cls.__init__, "_pycrl_records", False):
+        return
+    init = cls.__init__
+    sig = inspect.signature(init)
+
+    @functools.wraps(init)
+    def wrapped(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        bound = sig.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        cfg = dict(bound.arguments)
+        cfg.pop("self", None)
+        extra = cfg.pop("kwargs", None) if any(
+            p.kind is p.VAR_KEYWORD for p in sig.parameters.values()) else None
+        if extra:
+            cfg.update(extra)
+        object.__setattr__(self, "pycrl_config", cfg)
+
+    wrapped._pycrl_records = True
+    cls.__init__ = wrapped
+
+
+MODELS = Registry("model")
+BACKBONES = Registry("backbone")
+
+
+def register_model(name: str):
+    """Class decorator: make a detector buildable by ``create_model(name)``."""
+    return MODELS.register(name)
+
+
+def register_backbone(name: str):
+    """Class decorator: make a backbone buildable by ``create_backbone(name)``."""
+    return BACKBONES.register(name)
+
+
+def create_model(name: str, **cfg) -> nn.Module:
+    return MODELS.create(name, **cfg)
+
+
+def create_backbone(name: str, **cfg) -> nn.Module:
+    return BACKBONES.create(name, **cfg)
+
+
+def list_models() -> List[str]:
+    return MODELS.names()
+
+
+def list_backbones() -> List[str]:
+    return BACKBONES.names()
