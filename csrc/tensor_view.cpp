@@ -47,6 +47,8 @@ std::string join(const std::vector<int64_t>& s) {
 
 void check_contiguous(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides_elems,
                       const std::string& name) {
+  for (auto s : shape)
+    if (s == 0) return;  // an empty array has no memory to lay out
   int64_t expected = 1;
   for (int i = static_cast<int>(shape.size()) - 1; i >= 0; --i) {
     if (shape[i] != 1 && strides_elems[i] != expected)
@@ -152,7 +154,8 @@ View as_view(py::handle obj, const std::string& name, bool writable, uintptr_t s
     try {
       return from_buffer(obj, name, writable);
     } catch (py::error_already_set& e) {
-      if (e.matches(PyExc_BufferError)) value_error(name + ": " + std::string(py::str(e.value())));
+      if (e.matches(PyExc_BufferError) || e.matches(PyExc_ValueError))
+        value_error(name + ": " + std::string(py::str(e.value())) + (writable ? " (an output must be writable)" : ""));
       throw;
     }
   }

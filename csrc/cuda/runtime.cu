@@ -3,11 +3,6 @@
 
 #include "pycrl/kernels.h"
 
-#define PYCRL_STR2(x) #x
-#define PYCRL_STR(x) PYCRL_STR2(x)
-// CUDART_VERSION is e.g. 13000 for 13.0.
-#define CUDART_VERSION_STR PYCRL_STR(CUDART_VERSION)
-
 namespace pycrl {
 
 CudaStatus cuda_status() {
@@ -17,7 +12,7 @@ CudaStatus cuda_status() {
   if (err != cudaSuccess) {
     cudaGetLastError();  // clear the sticky error so later calls start clean
     if (err == cudaErrorInsufficientDriver)
-      s.reason = "no usable NVIDIA driver: none is installed, or it is older than the CUDA " CUDART_VERSION_STR
+      s.reason = "no usable NVIDIA driver: none is installed, or it is older than the CUDA " PYCRL_CUDA_VERSION
                  " runtime this build uses (cudaErrorInsufficientDriver)";
     else if (err == cudaErrorNoDevice)
       s.reason = "the NVIDIA driver reports no CUDA device (cudaErrorNoDevice)";

@@ -61,7 +61,7 @@ class GraphReasoning(nn.Module):
             nn.Conv2d(va_in, va_in, 1, bias=False), nn.Dropout(drop_rate))
 
     @staticmethod
-    def children(v: torch.Tensor, r: int, h: int, w: int) -> torch.Tensor:
+    def patches(v: torch.Tensor, r: int, h: int, w: int) -> torch.Tensor:
         """(B, C, h*r, w*r) -> (B, h*w, r*r, C): the r x r patch under each
         coarse location, row-major within the patch (as nn.Unfold orders it)."""
         c = v.shape[1]
@@ -75,7 +75,7 @@ class GraphReasoning(nn.Module):
         flat_a: (B, L, D) embedded a-vertices; v: (B, C, h*r, w*r). -> (B, L, D)
         """
         d = flat_a.shape[-1]
-        hidden = F.relu(embedding[0](self.children(v, r, hw[0], hw[1])))  # B, L, r*r, Dh
+        hidden = F.relu(embedding[0](self.patches(v, r, hw[0], hw[1])))  # B, L, r*r, Dh
         w2 = embedding[2].weight                                            # D x Dh
         w_a, w_b = reweight.weight[:, :d], reweight.weight[:, d:]           # 1 x D each
         logit = F.linear(flat_a, w_a).unsqueeze(2) + F.linear(hidden, w_b @ w2)

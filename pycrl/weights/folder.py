@@ -1,0 +1,153 @@
+"""A model is a folder: ``model.json`` (architecture, config and everything a
+user of the scores needs to know) + ``model.safetensors`` (tensors only).
+
+Loading rebuilds the architecture from the registry and reads tensors with
+safetensors, so nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Union
+
+import torch
+import torch.nn as nn
+
+from pycrl.models import MODELS, create_model
+
+from .checkpoint import CheckpointError, assert_materialised, build_on_meta, raise_if_mismatch
+
+FORMAT = "pycrl-model"
+FORMAT_VERSION = 1
+JSON_NAME = "model.json"
+TENSORS_NAME = "model.safetensors"
+_RESERVED = ("format", "format_version", "architecture", "config", "tensors")
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _no_pretrained(cfg: Any) -> Any:
+    """The folder's tensors replace any pretrained init: never fetch it on load."""
+    if isinstance(cfg, dict):
+        return {k: (False if k == "pretrained" else _no_pretrained(v)) for k, v in cfg.items()}
+    if isinstance(cfg, (list, tuple)):
+        return [_no_pretrained(v) for v in cfg]
+    return cfg
+
+
+def _deep_merge(base: Dict, extra: Mapping) -> Dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, Mapping) \
+            else v
+    return out
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def save(model: nn.Module, folder: PathLike, meta: Optional[Mapping[str, Any]] = None) -> Path:
+    """Write ``model`` to ``folder`` (created if needed); returns the folder.
+
+    ``meta`` adds to or overrides the recorded defaults (input_size, mean,
+    std, labels, decision_threshold, provenance, ...); any JSON-serialisable
+    keys are kept, e.g. how the threshold was chosen or a real-feature centre
+    summary. ``provenance`` is merged with what pycrl records itself.
+    """
+    name = getattr(type(model), "pycrl_name", None)
+    if name is None or name not in MODELS.names() or MODELS.get(name) is not type(model):
+        raise ValueError(f"{type(model).__name__} is not a registered pycrl model "
+                         f"(registered: {MODELS.names()})")
+    meta = dict(meta or {})
+    clash = [k for k in _RESERVED if k in meta]
+    if clash:
+        raise ValueError(f"meta may not set {clash}: they describe the stored model itself")
+
+    import pycrl
+    doc: Dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "architecture": name,
+        "config": _no_pretrained(copy.deepcopy(getattr(model, "pycrl_config", {}))),
+    }
+    doc.update(copy.deepcopy(getattr(model, "default_meta", {})))
+    doc["provenance"] = _deep_merge(
+        {"pycrl_version": pycrl.__version__, "torch_version": torch.__version__,
+         "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+         **getattr(model, "pycrl_provenance", {})},
+        meta.pop("provenance", {}))
+    doc.update(meta)
+
+    state = model.state_dict()
+    buffer_names = {k for k, _ in model.named_buffers()}
+    doc["tensors"] = {"file": TENSORS_NAME,
+                      "buffers": sorted(k for k in state if k in buffer_names)}
+    try:
+        text = json.dumps(doc, indent=2, sort_keys=False, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"model config / meta must be JSON-serialisable: {e}") from e
+
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+    _write_atomic(folder / TENSORS_NAME, lambda p: save_file(tensors, str(p),
+                                                             metadata={"format": "pt"}))
+    _write_atomic(folder / JSON_NAME, lambda p: p.write_text(text + "\n", encoding="utf-8"))
+    return folder
+
+
+def read_meta(folder: PathLike) -> Dict[str, Any]:
+    """The parsed ``model.json`` of a model folder, format-checked."""
+    path = Path(folder) / JSON_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not a pycrl model folder (no {JSON_NAME})")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if doc.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: format {doc.get('format')!r}, expected {FORMAT!r}")
+    if int(doc.get("format_version", 0)) > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format_version {doc['format_version']} is newer than "
+                              f"this pycrl understands ({FORMAT_VERSION})")
+    return doc
+
+
+def _adopt_buffers(model: nn.Module, state: Mapping[str, torch.Tensor], names) -> None:
+    """Register stored buffers the freshly built model lacks or sizes differently
+    (e.g. a real-feature centre computed after training)."""
+    params = {k for k, _ in model.named_parameters()}
+    own = model.state_dict()
+    for key in names:
+        if key in params or key not in state:
+            continue
+        if key in own and own[key].shape == state[key].shape:
+            continue
+        owner, _, leaf = key.rpartition(".")
+        model.get_submodule(owner).register_buffer(leaf, state[key].clone())
+
+
+def load(folder: PathLike, device: Union[str, torch.device] = "cpu") -> nn.Module:
+    """Rebuild the model stored in ``folder``; returns it in eval mode with the
+    parsed ``model.json`` attached as ``model.pycrl_meta``."""
+    from safetensors.torch import load_file
+
+    doc = read_meta(folder)
+    tensors_path = Path(folder) / doc.get("tensors", {}).get("file", TENSORS_NAME)
+    state = load_file(str(tensors_path), device="cpu")
+    model = build_on_meta(create_model, doc["architecture"], **doc.get("config", {}))
+    _adopt_buffers(model, state, doc.get("tensors", {}).get("buffers", []))
+    own = model.state_dict()
+    raise_if_mismatch(state, {k: v.shape for k, v in own.items()}, str(tensors_path),
+                      doc["architecture"])
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()},
+                          strict=True, assign=True)
+    assert_materialised(model, doc["architecture"])
+    model.pycrl_meta = doc
+    return model.to(device).eval()

@@ -1,0 +1,22 @@
+import pytest
+
+from pycrl.ops import cuda_available
+
+
+def pytest_report_header(config):
+    from pycrl.ops import build_info
+
+    info = build_info()
+    return f"pycrl._C: cuda={info['cuda']} archs={info['cuda_architectures']} threads={info['num_threads']}"
+
+
+@pytest.fixture
+def cuda_device():
+    """A CUDA device for the GPU tests, or a skip that says why there is none."""
+    torch = pytest.importorskip("torch")
+    status = cuda_available()
+    if not status:
+        pytest.skip(f"CUDA kernels cannot run here: {status.reason}")
+    if not torch.cuda.is_available():
+        pytest.skip("pycrl sees a GPU but this torch build has no CUDA support")
+    return torch.device("cuda")
