@@ -2,7 +2,8 @@
 
 Each command module defines ``register(subparsers)``, which adds its sub-parser and sets
 ``func`` (called with the parsed arguments, returning an exit code). Adding a command is
-two lines: import its module and list it in ``COMMANDS``.
+two lines: import its module and list it in ``COMMANDS``. Command modules import heavy
+packages (torch, cv2) inside ``func``, so ``--help`` and the other commands stay fast.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ _EXPORTS = {
     "AugmentConfig": "augment", "build_augmentation": "augment",
     "SelfBlendConfig": "self_blend", "self_blend": "self_blend", "swap_face": "face_swap",
     "MaskConfig": "blending", "face_hull": "blending", "hull_mask": "blending",
-    "SyntheticFaces": "synthetic", "write_synthetic_dataset": "synthetic_writer",
+    "SyntheticFaces": "synthetic", "SyntheticSpec": "synthetic_writer", "write_synthetic_dataset": "synthetic_writer",
     "default_landmarks": "face_template", "linspace_indices": "sampling",
     "DEFAULT_LABEL_DICT": "labels", "resolve_label": "labels",
     "DatasetError": "errors", "DatasetLayoutError": "errors", "DatasetNotFoundError": "errors",

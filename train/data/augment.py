@@ -11,6 +11,7 @@ Use the MIT-licensed ``albumentations`` (<= 2.0.8); its successor Albumentations
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
@@ -96,7 +97,10 @@ class Augmentation:
     def __call__(self, image: np.ndarray, mask: np.ndarray | None = None, keypoints: np.ndarray | None = None,
                  rng: np.random.Generator | None = None) -> dict:
         if rng is not None:
-            self.pipeline.set_random_seed(int(rng.integers(2**31)))
+            # one shared state for all transforms: set_random_seed would give each transform the
+            # same seed, and identical first draws make them all fire, or all skip, together
+            seed = int(rng.integers(2**63))
+            self.pipeline.set_random_state(np.random.default_rng(seed), random.Random(seed))
         kp = np.zeros((0, 2), np.float32) if keypoints is None else np.asarray(keypoints, np.float32)
         args = {"image": image, "keypoints": kp}
         if mask is not None:

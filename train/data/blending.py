@@ -111,6 +111,9 @@ def random_blend_mask(shape: tuple[int, int], landmarks: np.ndarray, rng: np.ran
         peak = float(mask.max())
         # re-normalise so the face centre stays fully pasted however strong the blur
         mask = np.clip(mask / peak, 0.0, 1.0) if peak > 0 else mask
+        # cut the far Gaussian tail: below half a grey level it cannot change a pixel,
+        # and a compact support keeps "what changed" and "where the mask is" the same set
+        mask[mask < 0.5 / 255.0] = 0.0
     ratio = float(rng.choice(config.blend_ratios))
     return (mask * ratio).astype(np.float32)
 

@@ -72,39 +72,66 @@ def _is_video_dict(d: object) -> bool:
     return isinstance(d, dict) and all(isinstance(v, dict) and "frames" in v for v in d.values())
 
 
-def _split_videos(split_dict: dict, dataset: str, label_key: str, split: str, compression: str) -> dict:
-    """The ``{video: info}`` level, descending through the compression level where there is one.
+def _split_videos(split_dict: dict, compression: str) -> dict | None:
+    """The ``{video: info}`` level, descending through the compression level where there is one;
+    None when there is a level but not ``compression``.
 
     FF-family JSONs have the level and others do not; deciding by the structure instead of
     the name also reads renamed or custom files.
     """
     if split_dict and not _is_video_dict(split_dict) and set(split_dict) <= set(COMPRESSIONS):
-        if compression not in split_dict:
-            raise DatasetLayoutError(
-                f"{dataset}/{label_key}/{split}: no compression level {compression!r}; "
-                f"available: {sorted(split_dict)}. Pick one with compression=... or an id like {dataset}_c40")
-        split_dict = split_dict[compression]
-    if not isinstance(split_dict, dict):
-        raise DatasetLayoutError(f"{dataset}/{label_key}/{split}: expected {{video: {{label, frames}}}}")
+        return split_dict.get(compression)
     return split_dict
 
 
 def collect_videos(info: Mapping, dataset: str, split: str, compression: str = "c23") -> list[VideoEntry]:
-    """Every video of ``split`` under every label key, in JSON order."""
+    """Every video of ``split`` under every label key, in JSON order.
+
+    A label key without the ``compression`` level is skipped with a warning; when no key
+    has it, DatasetLayoutError names the levels there are.
+    """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    videos = []
+    videos, lacking, levels = [], [], set()
     for label_key, splits in info.items():
         if not isinstance(splits, dict):
             raise DatasetLayoutError(f"{dataset}/{label_key}: expected {{split: ...}}, got {type(splits).__name__}")
-        for name, entry in _split_videos(splits.get(split) or {}, dataset, label_key, split, compression).items():
+        split_dict = splits.get(split) or {}
+        per_video = _split_videos(split_dict, compression)
+        if per_video is None:
+            lacking.append(label_key)
+            levels |= set(split_dict)
+            continue
+        if not isinstance(per_video, dict):
+            raise DatasetLayoutError(f"{dataset}/{label_key}/{split}: expected {{video: {{label, frames}}}}")
+        for name, entry in per_video.items():
             if not isinstance(entry, dict) or not isinstance(entry.get("frames"), list):
                 raise DatasetLayoutError(f"{dataset}/{label_key}/{split}/{name}: expected {{'label', 'frames': [...]}}")
             masks = entry.get("masks")
             videos.append(VideoEntry(label_key=str(entry.get("label", label_key)), name=str(name),
                                      frames=tuple(entry["frames"]),
                                      masks=tuple(masks) if isinstance(masks, list) else None))
+    if lacking:
+        msg = (f"{dataset}/{split}: no compression level {compression!r} under {lacking}; "
+               f"available: {sorted(levels)}. Pick one with compression=... or an id like {dataset}_{min(levels)}")
+        if not videos:
+            raise DatasetLayoutError(msg)
+        warnings.warn(msg + " Those label keys are left out.", stacklevel=2)
     return videos
+
+
+def splits_with_frames(info: Mapping, dataset: str, compression: str = "c23") -> list[str]:
+    """The splits that list at least one frame at this compression (for error messages)."""
+    found = []
+    for split in SPLITS:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if any(v.frames for v in collect_videos(info, dataset, split, compression)):
+                    found.append(split)
+        except DatasetLayoutError:
+            pass
+    return found
 
 
 def resolve_frame_path(raw: str, rgb_dir: str | Path) -> Path:
@@ -122,11 +149,13 @@ def resolve_frame_path(raw: str, rgb_dir: str | Path) -> Path:
     return candidate
 
 
-def _sibling(frame: Path, folder: str, suffix: str | None = None) -> Path:
-    """``.../frames/<vid>/<idx>.png`` -> ``.../<folder>/<vid>/<idx><suffix>`` (the last 'frames' part)."""
+def _sibling(frame: Path, folder: str, suffix: str | None = None) -> Path | None:
+    """``.../frames/<vid>/<idx>.png`` -> ``.../<folder>/<vid>/<idx><suffix>`` (the last 'frames' part);
+    None for a path without a 'frames' folder."""
     parts = list(frame.parts)
-    if "frames" in parts:
-        parts[len(parts) - 1 - parts[::-1].index("frames")] = folder
+    if "frames" not in parts:
+        return None
+    parts[len(parts) - 1 - parts[::-1].index("frames")] = folder
     out = Path(*parts)
     return out.with_suffix(suffix) if suffix else out
 
@@ -171,9 +200,8 @@ class DeepfakeBenchDataset(FrameDataset):
         where = f"{self.dataset_name} split {split!r}" + (
             f" ({self.compression})" if self.dataset_name in FF_FAMILY else "")
         if not any(v.frames for v in videos):
-            available = sorted({s for splits in info.values() if isinstance(splits, dict)
-                                for s, d in splits.items() if d})
-            raise EmptySplitError(f"{where} in {json_path} has no frames; splits with videos: {available}")
+            raise EmptySplitError(f"{where} in {json_path} has no frames; splits with videos: "
+                                  f"{splits_with_frames(info, self.dataset_name, self.compression)}")
         records = self._records(videos, rgb_dir, frame_num, label_dict, infer_labels, missing, where)
         super().__init__(records, name=where, **kwargs)
 
@@ -191,9 +219,10 @@ class DeepfakeBenchDataset(FrameDataset):
                     continue
                 mask = resolve_frame_path(v.masks[i], rgb_dir) if v.masks and i < len(v.masks) \
                     else _sibling(frame, "masks")
+                landmarks = _sibling(frame, "landmarks", ".npy")
                 records.append(FrameRecord(path=str(frame), label=label, video_id=v.video_id,
-                                           mask_path=str(mask),
-                                           landmark_path=str(_sibling(frame, "landmarks", ".npy"))))
+                                           mask_path=str(mask) if mask else None,
+                                           landmark_path=str(landmarks) if landmarks else None))
         if absent:
             msg = (f"{where}: {len(absent)} listed frame(s) not found, e.g. {absent[:3]}. "
                    f"Is rgb_dir right? It is the folder the JSON's relative paths start from.")

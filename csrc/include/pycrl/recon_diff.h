@@ -41,14 +41,17 @@ PYCRL_HD Tap<T> bilinear_tap(int dst, int dst_size, int src_size, bool align_cor
   return t;
 }
 
-// Value of the upsampled view at one output pixel.
+template <typename T> PYCRL_HD T lerp(T a, T b, T l) { return a + (b - a) * l; }
+
+// Value of the upsampled view at one output pixel: vertical, then horizontal
+// interpolation. The CPU build runs the same two steps row-wise (a whole
+// vertically interpolated row, then the horizontal taps), so both builds
+// compute identical values.
 template <typename T>
 PYCRL_HD T bilinear_sample(const T* plane, int w, const Tap<T>& ty, const Tap<T>& tx) {
   const T* r0 = plane + static_cast<int64_t>(ty.i0) * w;
   const T* r1 = plane + static_cast<int64_t>(ty.i1) * w;
-  T top = r0[tx.i0] + (r0[tx.i1] - r0[tx.i0]) * tx.l1;
-  T bot = r1[tx.i0] + (r1[tx.i1] - r1[tx.i0]) * tx.l1;
-  return top + (bot - top) * ty.l1;
+  return lerp(lerp(r0[tx.i0], r1[tx.i0], ty.l1), lerp(r0[tx.i1], r1[tx.i1], ty.l1), tx.l1);
 }
 
 // Adaptive average pooling cells, as torch.nn.functional.adaptive_avg_pool2d:
@@ -71,7 +74,8 @@ PYCRL_HD int pool_last_cell(int y, int n, int p) {
 }
 
 // d|d|/dd with torch's convention sign(0) = 0.
-template <typename T> PYCRL_HD T abs_grad(T d) { return d > T(0) ? T(1) : (d < T(0) ? T(-1) : T(0)); }
+// (Branch-free so that the CPU loops vectorise.)
+template <typename T> PYCRL_HD T abs_grad(T d) { return static_cast<T>(d > T(0)) - static_cast<T>(d < T(0)); }
 
 // Upstream gradient reaching one pixel of D, given the gradients of the loss,
 // the per-sample losses and the pooled map. `plane_norm` = 1 / (C*H*W).
