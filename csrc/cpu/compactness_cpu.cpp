@@ -28,19 +28,23 @@ template <typename T> double row_sum(const T* row, int64_t n) {
   return s;
 }
 
-// Global average pool of sample b's (D,HW) maps, then L2-normalise.
-template <typename T> void pool_normalise(const T* f, int64_t D, int64_t HW, T* out, T* norm_out) {
+// Global average pool of sample b's (D,HW) maps, then L2-normalise. The
+// pooled values stay in double (`tmp`, D entries) until the single final
+// rounding, so a float f_hat has unit norm to float precision.
+template <typename T>
+void pool_normalise(const T* f, int64_t D, int64_t HW, T* out, T* norm_out, std::vector<double>& tmp) {
+  tmp.resize(static_cast<size_t>(D));
   double sq = 0.0;
   const double inv = 1.0 / static_cast<double>(HW);
   for (int64_t d = 0; d < D; ++d) {
     const double s = row_sum(f + d * HW, HW) * inv;
-    out[d] = static_cast<T>(s);
+    tmp[d] = s;
     sq += s * s;
   }
   const double n = std::sqrt(sq);
   if (norm_out) *norm_out = static_cast<T>(n);
   const double scale = 1.0 / std::max(n, kNormEps);
-  for (int64_t d = 0; d < D; ++d) out[d] = static_cast<T>(out[d] * scale);
+  for (int64_t d = 0; d < D; ++d) out[d] = static_cast<T>(tmp[d] * scale);
 }
 
 // Class sums and counts of normalised features, plus the unit centre.
@@ -73,8 +77,9 @@ template <typename T> ClassSums<T> class_sums(const CompactnessArgs<T>& a, const
 
 template <typename T> void compactness_forward_cpu(const CompactnessArgs<T>& a, const CompactnessOut<T>& o) {
   parallel_for(a.B, [&](int64_t begin, int64_t end) {
+    std::vector<double> tmp;
     for (int64_t b = begin; b < end; ++b)
-      pool_normalise(a.feats + b * a.D * a.HW, a.D, a.HW, o.normed + b * a.D, o.norms + b);
+      pool_normalise(a.feats + b * a.D * a.HW, a.D, a.HW, o.normed + b * a.D, o.norms + b, tmp);
   });
   const auto s = class_sums(a, o.normed);
   double rr = 0.0, rf = 0.0, self = 0.0, cent = 0.0;
@@ -128,11 +133,14 @@ void compactness_backward_cpu(const CompactnessArgs<T>& a, const CompactnessGrad
 
 template <typename T> void prototype_distance_cpu(const PrototypeArgs<T>& a) {
   std::vector<T> protos(a.K * a.D);
-  for (int64_t k = 0; k < a.K; ++k) pool_normalise<T>(a.protos + k * a.D, a.D, 1, protos.data() + k * a.D, nullptr);
+  std::vector<double> tmp;
+  for (int64_t k = 0; k < a.K; ++k)
+    pool_normalise<T>(a.protos + k * a.D, a.D, 1, protos.data() + k * a.D, nullptr, tmp);
   parallel_for(a.B, [&](int64_t begin, int64_t end) {
     std::vector<T> f(a.D);
+    std::vector<double> scratch;
     for (int64_t b = begin; b < end; ++b) {
-      pool_normalise(a.feats + b * a.D * a.HW, a.D, a.HW, f.data(), static_cast<T*>(nullptr));
+      pool_normalise(a.feats + b * a.D * a.HW, a.D, a.HW, f.data(), static_cast<T*>(nullptr), scratch);
       double best = std::numeric_limits<double>::infinity();
       int64_t arg = -1;
       for (int64_t k = 0; k < a.K; ++k) {

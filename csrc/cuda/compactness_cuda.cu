@@ -12,20 +12,31 @@ struct Scratch {
   double *sR, *sF, *c, *counts;
 };
 
+__device__ inline double warp_sum(double v) {
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
+  return __shfl_sync(0xffffffffu, v, 0);
+}
+
+// One block per sample; each warp pools whole rows (b, d) so that its lanes
+// read consecutive addresses.
 template <typename T> __global__ void pool_normalise_kernel(const T* feats, int64_t D, int64_t HW, T* out, T* norms) {
   const int64_t b = blockIdx.x;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
   const T* f = feats + b * D * HW;
   double sq = 0.0;
-  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
+  for (int64_t d = warp; d < D; d += warps) {
     double s = 0.0;
-    for (int64_t k = 0; k < HW; ++k) s += static_cast<double>(f[d * HW + k]);
-    s /= static_cast<double>(HW);
-    out[b * D + d] = static_cast<T>(s);
-    sq += s * s;
+    for (int64_t k = lane; k < HW; k += 32) s += static_cast<double>(f[d * HW + k]);
+    s = warp_sum(s) / static_cast<double>(HW);
+    if (lane == 0) {
+      out[b * D + d] = static_cast<T>(s);
+      sq += s * s;
+    }
   }
   const double n = sqrt(block_sum(sq));
   if (norms != nullptr && threadIdx.x == 0) norms[b] = static_cast<T>(n);
   const double scale = 1.0 / (n > kNormEps ? n : kNormEps);
+  __syncthreads();  // all rows of this sample are written before rescaling
   for (int64_t d = threadIdx.x; d < D; d += blockDim.x) out[b * D + d] = static_cast<T>(out[b * D + d] * scale);
 }
 
@@ -92,12 +103,15 @@ __global__ void backward_kernel(CompactnessArgs<T> a, CompactnessGrads<T> g, Scr
   const double n = g.norms[b];
   const bool clamped = n < kNormEps;
   const double scale = 1.0 / ((n > kNormEps ? n : kNormEps) * static_cast<double>(a.HW));
-  for (int64_t d = threadIdx.x; d < a.D; d += blockDim.x) {
+  // Per-component values first (shared memory would cap D), then coalesced
+  // row writes by whole warps.
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  for (int64_t d = warp; d < a.D; d += warps) {
     const double gf =
         compactness_grad_component<double>(real, f[d], s.sR[d], s.sF[d], s.c[d], gs, gd, gc, n_rr, n_rf, n_r);
     const T v = static_cast<T>((clamped ? gf : gf - f[d] * dot) * scale);
     T* out = g.grad_feats + (b * a.D + d) * a.HW;
-    for (int64_t k = 0; k < a.HW; ++k) out[k] = v;
+    for (int64_t k = lane; k < a.HW; k += 32) out[k] = v;
   }
 }
 

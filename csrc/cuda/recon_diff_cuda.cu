@@ -2,6 +2,8 @@
 // sums and pooled cells are reduced with atomics (order-dependent in the last
 // float bits, as usual for CUDA reductions); view gradients are scattered
 // with atomics into zeroed buffers.
+#include <algorithm>
+
 #include "cuda_check.h"
 #include "pycrl/kernels.h"
 #include "pycrl/recon_diff.h"
@@ -23,21 +25,26 @@ __device__ T pixel_diff(const ReconDiffArgs<T>& a, int64_t plane, int y, int x, 
 }
 
 // Sums over (c, y, x) per sample (into sums[b]) and over cells (into cells).
+// blockIdx.y walks planes (b, c), so each block reduces its pixels first and
+// issues one atomic per block for the per-sample sum.
 template <typename T>
 __global__ void forward_kernel(ReconDiffArgs<T> a, double* sums, double* cells) {
   const int64_t hw = static_cast<int64_t>(a.H) * a.W;
-  const int64_t n = a.B * a.C * hw;
-  for (int64_t k = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; k < n;
-       k += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t plane = k / hw;
-    const int y = static_cast<int>((k % hw) / a.W), x = static_cast<int>(k % a.W);
+  for (int64_t plane = blockIdx.y; plane < a.B * a.C; plane += gridDim.y) {
     const int64_t b = plane / a.C;
-    const double d = static_cast<double>(pixel_diff(a, plane, y, x, a.x[k]));
-    atomicAdd(sums + b, d);
-    if (cells == nullptr) continue;
-    for (int i = pool_first_cell(y, a.H, a.Ph); i <= pool_last_cell(y, a.H, a.Ph); ++i)
-      for (int j = pool_first_cell(x, a.W, a.Pw); j <= pool_last_cell(x, a.W, a.Pw); ++j)
-        atomicAdd(cells + (b * a.Ph + i) * a.Pw + j, d);
+    double acc = 0.0;
+    for (int64_t k = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; k < hw;
+         k += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+      const int y = static_cast<int>(k / a.W), x = static_cast<int>(k % a.W);
+      const double d = static_cast<double>(pixel_diff(a, plane, y, x, a.x[plane * hw + k]));
+      acc += d;
+      if (cells == nullptr) continue;
+      for (int i = pool_first_cell(y, a.H, a.Ph); i <= pool_last_cell(y, a.H, a.Ph); ++i)
+        for (int j = pool_first_cell(x, a.W, a.Pw); j <= pool_last_cell(x, a.W, a.Pw); ++j)
+          atomicAdd(cells + (b * a.Ph + i) * a.Pw + j, d);
+    }
+    acc = block_sum(acc);
+    if (threadIdx.x == 0) atomicAdd(sums + b, acc);
   }
 }
 
@@ -122,7 +129,13 @@ void recon_diff_forward_cuda(const ReconDiffArgs<T>& a, const ReconDiffOut<T>& o
   cuda_check(cudaMemsetAsync(scratch, 0, bytes, stream), "recon_diff_forward memset");
   double* cells = pool ? scratch + a.B : nullptr;
   const int64_t n = a.B * a.C * static_cast<int64_t>(a.H) * a.W;
-  if (n > 0) forward_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(a, scratch, cells);
+  if (n > 0) {
+    const int64_t hw = static_cast<int64_t>(a.H) * a.W;
+    const int64_t planes = a.B * a.C;
+    dim3 grid(static_cast<unsigned>(std::min<int64_t>((hw + kThreads - 1) / kThreads, 1024)),
+              static_cast<unsigned>(std::min<int64_t>(planes, 65535)));
+    forward_kernel<T><<<grid, kThreads, 0, stream>>>(a, scratch, cells);
+  }
   finish_kernel<T><<<1, kThreads, 0, stream>>>(a, scratch, cells, o);
   cuda_check(cudaGetLastError(), "recon_diff_forward launch");
   cuda_check(cudaFreeAsync(scratch, stream), "recon_diff_forward free");
