@@ -11,17 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# ArcFace 112x112 template: left eye, right eye, nose tip, left and right mouth corner.
-ARCFACE_112 = np.array(
-    [
-        [38.2946, 51.6963],
-        [73.5318, 51.5014],
-        [56.0252, 71.7366],
-        [41.5493, 92.3655],
-        [70.7299, 92.2041],
-    ],
-    dtype=np.float64,
-)
+from pycrl.faces.align import crop_template
 
 CROP_SCALE = 1.3
 
@@ -42,9 +32,7 @@ MOUTH_RIGHT = 54
 
 def aligned_five_points(size: int = 256, crop_scale: float = CROP_SCALE) -> np.ndarray:
     """The 5 alignment points of a ``size`` x ``size`` crop, as DeepfakeBench preprocessing places them."""
-    pts = ARCFACE_112 * (size / 112.0)
-    margin = size * (crop_scale - 1.0) / 2.0
-    return (pts + margin) * (size / (size + 2.0 * margin))
+    return crop_template(size, crop_scale)
 
 
 def five_points_from_68(landmarks: np.ndarray) -> np.ndarray:

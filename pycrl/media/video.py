@@ -1,0 +1,265 @@
+"""Frame sampling from videos with PyAV on the CPU.
+
+Two modes, both streaming (one decoded frame alive at a time, never the whole
+video):
+
+``uniform``
+    DeepfakeBench's protocol: ``np.linspace(0, total - 1, n, dtype=int)``
+    frame indices over the whole video, decoded sequentially; only the kept
+    frames are converted to RGB (conversion costs as much as decoding).
+    ``total`` is the container's frame count (``nb_frames``, exact for MP4/MOV)
+    or, when the container has none (Matroska/WebM, raw streams), an exact
+    count from a demux-only first pass over the packets (reads the file, does
+    not decode it). Indices count frames in presentation order, so variable
+    frame rate videos are sampled by frame, like OpenCV's sequential read in
+    DeepfakeBench, and timestamps come from each frame's pts. A frame's
+    index is worked out from pts, not by counting decoder output, so frames
+    a damaged packet loses do not shift the rest; a lost target frame is
+    replaced by the next good one. If the stream ends early (truncated file,
+    a header that over-counts), the last decoded frame closes the sample and
+    ``stats.incomplete`` says so.
+
+``keyframes``
+    Only key frames are decoded: a demux-only pass lists the key packets, at
+    most ``n`` are chosen evenly with the same linspace rule, and only those
+    packets reach the decoder (``skip_frame="NONKEY"`` guards the rest). Far
+    cheaper on long videos; the frames are the encoder's choice of positions.
+
+Frames come out as RGB uint8 HWC with the display rotation applied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from ..limits import DEFAULT_LIMITS, Limits
+from ._container import VideoInfo, check_geometry, open_video, video_info
+from ._decode import decoded_frames, display_rotation, frame_seconds, scan_packets, to_rgb
+from ._source import Deadline
+from .errors import CorruptMediaError, MediaLimitError
+
+__all__ = [
+    "Frame",
+    "FrameSampler",
+    "SamplingStats",
+    "VideoInfo",
+    "plan_uniform",
+    "probe_video",
+    "sample_frames",
+    "uniform_indices",
+]
+
+MODES = ("uniform", "keyframes")
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One sampled frame."""
+
+    index: int  #: position in presentation order, counting from 0
+    time: float  #: seconds since the start of the stream (from pts)
+    image: np.ndarray  #: RGB uint8, shape (H, W, 3), display orientation
+    key_frame: bool
+
+
+@dataclass
+class SamplingStats:
+    """What one pass of a sampler did; filled in as frames are produced."""
+
+    mode: str
+    total_frames: int | None = None  #: frames the plan was made over
+    count_source: str | None = None  #: "container" or "packet-scan"
+    key_frames: int | None = None  #: key frames found (keyframes mode)
+    planned: tuple[int, ...] = ()  #: frame indices (uniform) or key-frame ordinals (keyframes)
+    decoded: int = 0  #: frames the decoder produced
+    converted: int = 0  #: frames converted to RGB (== frames yielded)
+    bad_packets: int = 0  #: packets the decoder rejected
+    incomplete: str | None = None  #: why fewer frames than planned came out, if so
+    decode_seconds: float = 0.0  #: time spent inside the sampler
+
+
+def sample_frames(source, n: int = 32, mode: str = "uniform", limits: Limits | None = None) -> "FrameSampler":
+    """Iterate over up to ``n`` RGB frames of a video (path or bytes), lazily.
+
+    Errors about the file (``pycrl.media.MediaError`` subclasses) are raised
+    when iteration starts; bad arguments raise ``ValueError`` at once.
+    """
+    return FrameSampler(source, n=n, mode=mode, limits=limits)
+
+
+def probe_video(source, limits: Limits | None = None) -> VideoInfo:
+    """Container facts about a video, checked against the limits.
+
+    Decodes the first frame, because the display rotation travels with
+    decoded frames in current FFmpeg.
+    """
+    limits = limits or DEFAULT_LIMITS
+    with open_video(source, limits) as (container, stream):
+        info = video_info(container, stream)
+        deadline = Deadline(source, limits)
+        stats = SamplingStats("probe")
+        for _, frame in decoded_frames(container, stream, source, deadline, stats, limits):
+            return _with_rotation(info, display_rotation(frame, stream))
+        return info
+
+
+class FrameSampler:
+    """Iterable over sampled :class:`Frame` objects; each iteration decodes afresh.
+
+    After (or during) iteration, ``info`` holds the stream facts and ``stats``
+    what was decoded, converted and planned.
+    """
+
+    def __init__(self, source, n: int = 32, mode: str = "uniform", limits: Limits | None = None):
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.source = source
+        self.n = int(n)
+        self.mode = mode
+        self.limits = limits or DEFAULT_LIMITS
+        self.info: VideoInfo | None = None
+        self.stats = SamplingStats(mode)
+
+    def __iter__(self) -> Iterator[Frame]:
+        deadline = Deadline(self.source, self.limits)
+        self.stats = SamplingStats(self.mode)
+        try:
+            run = self._uniform if self.mode == "uniform" else self._keyframes
+            for frame in run(deadline):
+                deadline.suspend()
+                yield frame
+                deadline.resume()
+        finally:
+            self.stats.decode_seconds = deadline.spent
+
+    # -- uniform ---------------------------------------------------------
+    def _uniform(self, deadline: Deadline) -> Iterator[Frame]:
+        src, limits, stats = self.source, self.limits, self.stats
+        with open_video(src, limits) as (container, stream):
+            self.info = video_info(container, stream)
+            total, stats.count_source = _frame_count(src, stream, limits, deadline)
+            targets = uniform_indices(total, self.n)
+            stats.total_frames, stats.planned = total, tuple(int(i) for i in targets)
+
+            wanted, last, last_index, yielded_last = 0, None, -1, False
+            for index, frame in decoded_frames(container, stream, src, deadline, stats, limits):
+                _check_frame(src, frame, index, limits, stream)
+                last, last_index, yielded_last = frame, index, False
+                if index >= targets[wanted]:  # ">": a damaged target frame is replaced by the next good one
+                    yield self._convert(frame, index, stream)
+                    yielded_last = True
+                    while wanted < len(targets) and targets[wanted] <= index:
+                        wanted += 1
+                    if wanted == len(targets):
+                        return
+            if last is None:
+                raise CorruptMediaError(src, _why_nothing(stats))
+            stats.incomplete = f"stream ended after {last_index + 1} of {total} frames"
+            if not yielded_last:  # keep the end of the video in the sample, as linspace intends
+                yield self._convert(last, last_index, stream)
+
+    # -- keyframes -------------------------------------------------------
+    def _keyframes(self, deadline: Deadline) -> Iterator[Frame]:
+        src, limits, stats = self.source, self.limits, self.stats
+        scan = scan_packets(src, limits, deadline)
+        stats.key_frames, stats.total_frames, stats.count_source = len(scan.keys), scan.count, "packet-scan"
+        if not scan.keys:
+            raise CorruptMediaError(src, "the video stream has no key frames")
+        chosen = uniform_indices(len(scan.keys), self.n)
+        stats.planned = tuple(int(i) for i in chosen)
+        chosen_set = set(stats.planned)
+
+        with open_video(src, limits) as (container, stream):
+            self.info = video_info(container, stream)
+            stream.codec_context.skip_frame = "NONKEY"
+            key_ordinal = -1
+
+            def wanted(packet) -> bool:
+                nonlocal key_ordinal
+                if not packet.is_keyframe:
+                    return False
+                key_ordinal += 1
+                return key_ordinal in chosen_set
+
+            got = 0
+            for _, frame in decoded_frames(container, stream, src, deadline, stats, limits, wanted):
+                if not frame.key_frame:  # a decoder that ignores skip_frame
+                    continue
+                index = scan.index_of(frame.pts, got, chosen)
+                _check_frame(src, frame, index, limits, stream)
+                yield self._convert(frame, index, stream)
+                got += 1
+            if got == 0:
+                raise CorruptMediaError(src, _why_nothing(stats))
+            if got < len(chosen):
+                stats.incomplete = f"decoded {got} of {len(chosen)} chosen key frames"
+
+    # -- shared ----------------------------------------------------------
+    def _convert(self, frame, index: int, stream) -> Frame:
+        image = to_rgb(frame)
+        rotation = display_rotation(frame, stream)
+        if rotation:
+            image = np.ascontiguousarray(np.rot90(image, k=rotation // 90))
+        if self.info is not None and self.info.rotation != rotation:
+            self.info = _with_rotation(self.info, rotation)
+        self.stats.converted += 1
+        seconds = frame_seconds(frame, index, stream)
+        return Frame(index=index, time=seconds, image=image, key_frame=bool(frame.key_frame))
+
+
+def uniform_indices(total: int, n: int) -> np.ndarray:
+    """DeepfakeBench's choice: ``linspace(0, total - 1, n)`` as int, each index once, sorted."""
+    if total < 1 or n < 1:
+        raise ValueError(f"need total >= 1 and n >= 1, got total={total}, n={n}")
+    return np.unique(np.linspace(0, total - 1, n, dtype=int))
+
+
+def plan_uniform(source, n: int = 32, limits: Limits | None = None) -> tuple[np.ndarray, VideoInfo]:
+    """Frame indices uniform sampling would keep, without decoding (for the DALI path)."""
+    limits = limits or DEFAULT_LIMITS
+    with open_video(source, limits) as (container, stream):
+        total, _ = _frame_count(source, stream, limits, Deadline(source, limits))
+        return uniform_indices(total, n), video_info(container, stream)
+
+
+def _frame_count(source, stream, limits: Limits, deadline: Deadline) -> tuple[int, str]:
+    """Frames in the stream and where the number came from; checked against the limits."""
+    total, origin = stream.frames, "container"
+    if total <= 0:  # Matroska, WebM, raw streams: count packets in a first pass
+        total, origin = scan_packets(source, limits, deadline).count, "packet-scan"
+    if total <= 0:
+        raise CorruptMediaError(source, "the video stream holds no frames")
+    if total > limits.max_decoded_frames:
+        raise MediaLimitError(
+            source,
+            f"uniform sampling would decode {total} frames, over Limits.max_decoded_frames="
+            f"{limits.max_decoded_frames}; use mode='keyframes' for long videos",
+        )
+    return total, origin
+
+
+def _check_frame(source, frame, index: int, limits: Limits, stream) -> None:
+    check_geometry(source, frame.width, frame.height, limits)
+    if frame_seconds(frame, index, stream) > limits.max_video_seconds:
+        raise MediaLimitError(source, f"video runs past Limits.max_video_seconds={limits.max_video_seconds:g}")
+
+
+def _with_rotation(info: VideoInfo, rotation: int) -> VideoInfo:
+    turned = (rotation - info.rotation) % 180 == 90
+    w, h = (info.height, info.width) if turned else (info.width, info.height)
+    return dataclasses.replace(info, rotation=rotation, width=w, height=h)
+
+
+def _why_nothing(stats: SamplingStats) -> str:
+    reason = "no frame could be decoded"
+    if stats.bad_packets:
+        reason += f" ({stats.bad_packets} packets rejected by the decoder)"
+    if stats.incomplete:
+        reason += f"; {stats.incomplete}"
+    return reason
