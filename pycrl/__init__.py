@@ -1,7 +1,25 @@
 """pycrl: deepfake detection with Compact Reconstruction Learning.
 
+    import pycrl
+    det = pycrl.Detector("demo")
+    print(det.score_video("clip.mp4").to_dict())
+
 Importing pycrl stays light: the compiled extension (pycrl._C), torch and the
 inference backends are imported only by the modules that need them.
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["Detector", "Result", "FaceScore", "__version__"]
+
+
+def __getattr__(name):  # lazy: `import pycrl` must not pull in OpenCV, dlib or a backend
+    if name == "Detector":
+        from pycrl.detector import Detector
+
+        return Detector
+    if name in ("Result", "FaceScore"):
+        from pycrl import results
+
+        return getattr(results, name)
+    raise AttributeError(f"module 'pycrl' has no attribute {name!r}")

@@ -8,9 +8,21 @@ import sys
 
 EPILOG = """\
 examples:
-  pycrl info                 what this installation can run, and why not the rest
-  pycrl info --json          the same as one JSON object, for scripts
+  pycrl score clip.mp4 photo.jpg          score files with the bundled demo model
+  pycrl score uploads/ --jsonl out.jsonl  a folder (recursively), one JSON line per input
+  pycrl score '*.mp4' --model my-model/ --heatmaps maps/
+                                          your model folder; PNG overlays of what reconstructs badly
+  pycrl info                              what this installation can run, and why not the rest
+
+exit status: 0 when every input was processed (an unreadable file or a video
+without faces is a result, not a failure), 2 for usage errors, 1 when the
+model or backend cannot be loaded.
 """
+
+MEDIA_SUFFIXES = {
+    ".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".3gp",
+    ".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif",
+}
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -29,6 +41,88 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def expand_inputs(patterns: list[str]) -> tuple[list[str], list[str]]:
+    """Files as given, folders walked recursively for media files, globs expanded.
+
+    Returns (inputs, patterns that matched nothing). A named file is kept even
+    when it does not exist or has an odd suffix: it then gets an error result.
+    """
+    import glob
+    from pathlib import Path
+
+    found, unmatched = [], []
+    for pat in patterns:
+        p = Path(pat)
+        if p.is_dir():
+            hits = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in MEDIA_SUFFIXES)
+        elif any(ch in pat for ch in "*?["):
+            hits = sorted(h for h in glob.glob(pat, recursive=True) if Path(h).is_file())
+        else:
+            hits = [pat]
+        if not hits:
+            unmatched.append(pat)
+        found.extend(hits)
+    return found, unmatched
+
+
+def _human(result) -> str:
+    if result.status == "ok":
+        faces = len(result.faces)
+        return f"{result.label:<4} {result.score:.3f}  {result.source}  ({result.frames_sampled} frames, {faces} faces)"
+    return f"{result.status:<7}       {result.source}  ({result.message})"
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    inputs, unmatched = expand_inputs(args.paths)
+    for pat in unmatched:
+        print(f"pycrl score: nothing matches {pat!r}", file=sys.stderr)
+    if not inputs:
+        print("pycrl score: no inputs", file=sys.stderr)
+        return 2
+    from pycrl.detector import Detector
+    from pycrl.heatmaps import write_overlays
+
+    try:
+        det = Detector(args.model, backend=args.backend, device=args.device, batch_size=args.batch_size,
+                       frames=args.frames, sampling=args.sampling, faces=args.faces,
+                       aggregation=args.aggregation, threshold=args.threshold, precision=args.precision,
+                       heatmap_size=32 if args.heatmaps else 0, workers=args.workers)
+    except ValueError as err:
+        print(f"pycrl score: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        print(f"pycrl score: cannot load the model: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    jsonl = None
+    if args.jsonl:
+        jsonl = sys.stdout if args.jsonl == "-" else open(args.jsonl, "w", encoding="utf-8")
+    human = sys.stderr if jsonl is sys.stdout else sys.stdout
+    counts = {"ok": 0, "no_face": 0, "error": 0}
+    bar = tqdm(total=len(inputs), unit="file", disable=args.no_progress or None, file=sys.stderr)
+    try:
+        with det:
+            for result in det.score_videos(inputs):
+                counts[result.status] += 1
+                if jsonl is not None:
+                    jsonl.write(json.dumps(result.to_dict()) + "\n")
+                    jsonl.flush()
+                if args.heatmaps and result.status == "ok":
+                    write_overlays(result, Path(args.heatmaps))
+                bar.write(_human(result), file=human)
+                bar.update(1)
+    finally:
+        bar.close()
+        if jsonl not in (None, sys.stdout):
+            jsonl.close()
+    print(f"{len(inputs)} inputs: {counts['ok']} scored, {counts['no_face']} without faces, "
+          f"{counts['error']} errors  [{det.model_id} on {det.backend}]", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pycrl",
@@ -37,6 +131,33 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    score = sub.add_parser(
+        "score", help="score videos and images for face manipulation",
+        description="Decode each input, find and align faces, and score them. One result per input, "
+                    "in input order; errors and inputs without faces are results too.",
+        epilog="output: one line per input on stdout ('fake 0.912  path  (32 frames, 32 faces)'); "
+               "--jsonl adds one JSON object per input (score, label, per-face scores with "
+               "timestamps and boxes, compactness, status, timings, model, backend).",
+    )
+    score.add_argument("paths", nargs="+", metavar="PATH", help="files, folders (searched recursively) or globs")
+    score.add_argument("--model", default="demo", help="model folder, or 'demo' (bundled toy model; default)")
+    score.add_argument("--backend", default="auto", choices=["auto", "openvino", "onnxruntime", "torch", "tensorrt"])
+    score.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    score.add_argument("--precision", default="auto", help="auto | f32 | bf16 | fp16 (backend permitting)")
+    score.add_argument("--frames", type=int, default=32, help="frames sampled per video (default 32)")
+    score.add_argument("--sampling", default="uniform", choices=["uniform", "keyframes"],
+                       help="uniform: evenly over the whole video (the protocol); keyframes: key frames only, faster")
+    score.add_argument("--faces", default="largest", choices=["largest", "all"], help="faces scored per frame")
+    score.add_argument("--aggregation", default="mean", choices=["mean", "max", "topk-mean"],
+                       help="video score from frame scores (default mean, the protocol)")
+    score.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the model's)")
+    score.add_argument("--batch-size", type=int, default=32)
+    score.add_argument("--workers", type=int, default=2, help="threads decoding and detecting ahead of the network")
+    score.add_argument("--jsonl", metavar="FILE", help="write one JSON object per input to FILE ('-' for stdout)")
+    score.add_argument("--heatmaps", metavar="DIR", help="write PNG overlays of the reconstruction difference per face")
+    score.add_argument("--no-progress", action="store_true", help="no progress bar")
+    score.set_defaults(func=_cmd_score)
+
     info = sub.add_parser("info", help="versions, backends and devices usable here (and why others are not)")
     info.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     info.set_defaults(func=_cmd_info)

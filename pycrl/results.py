@@ -7,8 +7,10 @@ exception that loses the other items of a batch.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+import numpy as np
 
 Status = Literal["ok", "no_face", "error"]
 
@@ -22,6 +24,9 @@ class FaceScore:
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 in source pixels
     score: float  # fake probability
     compactness: float | None = None  # distance to the nearest real prototype (larger = less real-like)
+    # Pictures for people, not for JSON: the aligned crop and its reconstruction-difference map.
+    crop: np.ndarray | None = field(default=None, repr=False, compare=False, metadata={"json": False})
+    heatmap: np.ndarray | None = field(default=None, repr=False, compare=False, metadata={"json": False})
 
 
 @dataclass
@@ -44,12 +49,7 @@ class Result:
     backend: str | None = None
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        # JSON has no NaN: undefined numbers become null.
-        for key in ("score", "compactness", "threshold"):
-            if isinstance(d[key], float) and math.isnan(d[key]):
-                d[key] = None
-        return d
+        return _json_ready(self)
 
     @classmethod
     def failure(cls, source: str, err: BaseException, **kw) -> "Result":
@@ -69,3 +69,18 @@ def aggregate(scores: list[float], how: str = "mean", k: int = 5) -> float:
         top = sorted(scores, reverse=True)[: max(1, k)]
         return float(sum(top) / len(top))
     raise ValueError(f"aggregation: expected 'mean', 'max' or 'topk-mean', got {how!r}")
+
+
+def _json_ready(obj: Any) -> Any:
+    """Dataclasses to dicts without their picture fields; NaN to None (JSON has no NaN)."""
+    if hasattr(obj, "__dataclass_fields__"):
+        return {f.name: _json_ready(getattr(obj, f.name)) for f in fields(obj) if f.metadata.get("json", True)}
+    if isinstance(obj, (list, tuple)):
+        return [_json_ready(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (float, np.floating)):
+        return None if math.isnan(obj) else float(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj

@@ -1,0 +1,51 @@
+"""Reading a model folder for inference without torch: model.json and the
+few tensors inference needs (the real-feature centre), via safetensors' numpy API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+NAMED_MODELS = {"demo": ASSETS / "demo"}
+
+
+class ModelFolderError(ValueError):
+    """A model folder is missing, malformed or unusable."""
+
+
+def resolve(model: str | Path) -> Path:
+    """A named model ("demo") or a folder path, as an existing model folder."""
+    folder = NAMED_MODELS.get(str(model), Path(model))
+    if not (folder / "model.json").is_file():
+        known = ", ".join(NAMED_MODELS)
+        raise ModelFolderError(f"{model}: not a pycrl model folder (no model.json); use a folder or one of: {known}")
+    return folder
+
+
+def read_json(folder: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise ModelFolderError(f"{folder}/model.json: not valid JSON ({err})") from err
+    if not isinstance(meta, dict) or "architecture" not in meta:
+        raise ModelFolderError(f"{folder}/model.json: no 'architecture' entry")
+    return meta
+
+
+def real_centre(folder: Path) -> np.ndarray | None:
+    """The stored centre of real-face embeddings (a buffer named ``*real_centre``), if the model has one."""
+    path = folder / "model.safetensors"
+    if not path.is_file():
+        return None
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        keys = [k for k in f.keys() if k.endswith("real_centre")]
+        if not keys:
+            return None
+        centre = np.asarray(f.get_tensor(keys[0]), dtype=np.float32).reshape(-1)
+    return centre if np.isfinite(centre).all() and np.abs(centre).sum() > 0 else None
