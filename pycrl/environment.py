@@ -77,11 +77,28 @@ def onnxruntime_backend() -> Capability:
     return Capability("onnxruntime", True, version, "providers: " + ", ".join(mod.get_available_providers()))
 
 
+def _gpu() -> Capability:
+    """A usable CUDA device, asked of pycrl's CUDA build, or of pycuda when pycrl has none."""
+    gpu = cuda()
+    if gpu.usable or "built without CUDA" not in gpu.detail:
+        return gpu
+    try:
+        import pycuda.driver as drv
+
+        drv.init()
+        n = drv.Device.count()
+    except Exception as err:
+        return Capability("cuda", False, None, f"no CUDA device visible to pycuda: {err}")
+    return Capability("cuda", n > 0, None, f"{n} device(s) (via pycuda)" if n else "pycuda sees no CUDA device")
+
+
 def tensorrt_backend() -> Capability:
     mod, version, why = _module_version("tensorrt")
     if mod is None:
         return Capability("tensorrt", False, None, f"{why} (install the [gpu] extra on a CUDA machine)")
-    gpu = cuda()
+    if not hasattr(mod, "Builder"):  # e.g. only type stubs are installed
+        return Capability("tensorrt", False, version, "the tensorrt package has no runtime (stubs only?)")
+    gpu = _gpu()
     if not gpu.usable:
         return Capability("tensorrt", False, version, f"no usable GPU: {gpu.detail}")
     pycuda, _, why = _module_version("pycuda.driver")
@@ -94,7 +111,7 @@ def dali_backend() -> Capability:
     mod, version, why = _module_version("nvidia.dali")
     if mod is None:
         return Capability("dali", False, None, f"{why} (GPU video decode; install the [gpu] extra)")
-    gpu = cuda()
+    gpu = _gpu()
     return Capability("dali", gpu.usable, version, "GPU decode" if gpu.usable else f"CPU ops only: {gpu.detail}")
 
 

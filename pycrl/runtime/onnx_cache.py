@@ -1,0 +1,170 @@
+"""``export_onnx``: the ONNX graph of a model, stored next to its folder and
+reused only while its content key matches.
+
+The freshness check reads ``model.json`` and hashes ``model.safetensors``
+without importing torch, so inference from a folder whose ``model.onnx`` is
+current needs no torch at all; only a stale or missing graph is (re)traced
+by :mod:`pycrl.runtime.onnx_export`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from .digest import export_key, file_digest, safetensors_digest
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+ONNX_NAME = "model.onnx"
+SIDECAR_SUFFIX = ".json"  # model.onnx.json: key and I/O description
+MODEL_JSON = "model.json"
+MODEL_FORMAT = "pycrl-model"
+DEFAULT_INPUT = (3, 256, 256)
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    """An exported graph on disk. Usable wherever a path is (``os.fspath``)."""
+
+    path: Path
+    key: str                                       # content key (weights, config, options, code)
+    input_shape: Optional[Tuple[int, int, int]]    # None for a bare .onnx given as-is
+    outputs: Optional[Tuple[str, ...]]
+    rebuilt: bool = False                          # traced by this call, not reused
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+
+def cache_root() -> Path:
+    """Where artefacts go when a model folder is read-only: $PYCRL_CACHE_DIR,
+    else $XDG_CACHE_HOME/pycrl, else ~/.cache/pycrl."""
+    env = os.environ.get("PYCRL_CACHE_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "pycrl"
+
+
+def writable_dir(*candidates: Path) -> Path:
+    """The first folder that exists or can be made, and is writable (a model
+    folder shipped read-only falls through to the user cache)."""
+    for d in candidates:
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(d, os.W_OK):
+            return d
+    raise PermissionError("none of these folders is writable: "
+                          + ", ".join(str(d) for d in candidates))
+
+
+def read_model_json(folder: Path) -> Dict[str, Any]:
+    path = folder / MODEL_JSON
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder}: not a pycrl model folder (no {MODEL_JSON})")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if doc.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{path}: format {doc.get('format')!r}, expected {MODEL_FORMAT!r}")
+    return doc
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def _fresh(path: Path, key: str) -> Optional[OnnxExport]:
+    try:
+        doc = json.loads(_sidecar(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if doc.get("key") != key or not path.is_file():
+        return None
+    return OnnxExport(path, key, tuple(doc["input_shape"]), tuple(doc["outputs"]))
+
+
+def _input_shape(explicit: Optional[Sequence[int]],
+                 meta: Optional[Dict[str, Any]]) -> Tuple[int, int, int]:
+    shape = explicit or (meta or {}).get("input_size") or DEFAULT_INPUT
+    if len(shape) != 3:
+        raise ValueError(f"input size must be (C, H, W), got {shape}")
+    return (int(shape[0]), int(shape[1]), int(shape[2]))
+
+
+def export_onnx(model_or_folder: Any, path: Optional[PathLike] = None, opset: int = 17,
+                batch_dynamic: bool = True, *, outputs: Optional[Sequence[str]] = None,
+                input_size: Optional[Sequence[int]] = None, force: bool = False) -> OnnxExport:
+    """Export a detector (a model folder, or a torch module) to ONNX.
+
+    The graph takes ``image`` (B, C, H, W) float32 and returns the named
+    outputs ``prob`` (B,), ``logits`` (B, 2), ``feat`` (B, D) and, when the
+    model reconstructs, ``recon`` (B, 3, H, W); a model narrows them with an
+    ``export_outputs`` attribute, a caller with ``outputs``. Shapes are static
+    except the batch (dynamic unless ``batch_dynamic=False``, then 1).
+
+    ``path`` defaults to ``<folder>/model.onnx`` (or the user cache when the
+    folder is read-only; for a module, always the cache). An existing graph
+    whose key matches is returned as is (``rebuilt=False``) unless ``force``.
+    """
+    requested = tuple(outputs) if outputs is not None else None
+    options: Dict[str, Any] = dict(opset=opset, batch_dynamic=batch_dynamic, outputs=requested)
+    module = None
+    if isinstance(model_or_folder, (str, os.PathLike)):
+        folder = Path(model_or_folder)
+        doc = read_model_json(folder)
+        tensors = folder / doc.get("tensors", {}).get("file", "model.safetensors")
+        shape = _input_shape(input_size, doc)
+        key = export_key(architecture=doc["architecture"], config=doc.get("config", {}),
+                         input_shape=shape, weights=safetensors_digest(tensors), **options)
+        places = [Path(path)] if path is not None else [folder / ONNX_NAME]
+    else:
+        from .onnx_export import describe_module
+
+        module = model_or_folder
+        architecture, config, meta, weights = describe_module(module)
+        shape = _input_shape(input_size, meta)
+        key = export_key(architecture=architecture, config=config, input_shape=shape,
+                         weights=weights, **options)
+        places = [Path(path)] if path is not None else []
+    if path is None:
+        places.append(cache_root() / "onnx" / key / ONNX_NAME)
+
+    if not force:
+        for place in places:
+            found = _fresh(place, key)
+            if found is not None:
+                return found
+
+    from .onnx_export import load_folder, trace_to_onnx
+
+    folder_out = writable_dir(*(p.parent for p in places))
+    place = next(p for p in places if p.parent == folder_out)
+    if module is None:
+        module = load_folder(Path(model_or_folder))
+    # A reader must never pair the new graph with an old record.
+    _sidecar(place).unlink(missing_ok=True)
+    served = trace_to_onnx(module, place, input_shape=shape, key=key, **options)
+    record = {"key": key, "input_shape": list(shape), "outputs": list(served),
+              "opset": opset, "batch_dynamic": batch_dynamic}
+    tmp = place.with_name(place.name + SIDECAR_SUFFIX + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, _sidecar(place))
+    return OnnxExport(place, key, shape, served, rebuilt=True)
+
+
+def onnx_for(model: Any) -> OnnxExport:
+    """The graph a backend loads: an OnnxExport, a ``.onnx`` file as is, or
+    the (cached) export of a model folder or module."""
+    if isinstance(model, OnnxExport):
+        return model
+    if isinstance(model, (str, os.PathLike)) and Path(model).suffix == ".onnx":
+        path = Path(model)
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        return OnnxExport(path, file_digest(path), None, None)
+    return export_onnx(model)
