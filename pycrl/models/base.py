@@ -110,6 +110,9 @@ class OutputSelect(nn.Module):
         super().__init__()
         self.model = model
         self.keys = tuple(keys)
+        # A fresh Module starts in train mode; exporters restore the wrapper's
+        # mode recursively afterwards, so mirror the wrapped model's mode.
+        self.train(model.training)
 
     def forward(self, x: torch.Tensor):
         out = self.model(x)

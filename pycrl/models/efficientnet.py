@@ -54,7 +54,7 @@ def round_repeats(repeats: int, depth: float) -> int:
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> Tuple[int, int]:
     """TF 'same': output = ceil(size / stride); any odd pad goes right/bottom."""
-    out = -(-size // stride)
+    out = (size + stride - 1) // stride
     pad = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
     return pad // 2, pad - pad // 2
 
@@ -80,7 +80,9 @@ class SameConv2d(nn.Conv2d):
         if not self.dynamic:
             return self.static_pad
         k, s = self.kernel_size[0], self.stride[0]
-        return same_padding(w, k, s) + same_padding(h, k, s)
+        # int(): exported graphs have a fixed spatial size, so the pads become
+        # constants instead of shape arithmetic in the graph.
+        return same_padding(int(w), k, s) + same_padding(int(h), k, s)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pad = self.pad_amounts(x.shape[-2], x.shape[-1])
@@ -98,7 +100,7 @@ def _activation(name: str) -> nn.Module:
 
 
 def _out_size(size: Optional[int], stride: int) -> Optional[int]:
-    return None if size is None else -(-size // stride)
+    return None if size is None else (size + stride - 1) // stride
 
 
 class MBConv(nn.Module):

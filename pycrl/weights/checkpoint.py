@@ -64,10 +64,13 @@ def read_state_dict(source: Source, strip_prefix: str = "module.") -> StateDict:
             else:
                 state = torch.load(name, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as e:
+            lines = str(e).splitlines() or [""]
+            detail = next((ln.strip() for ln in lines if "GLOBAL" in ln or "Unsupported" in ln),
+                          lines[0])
             raise CheckpointError(
                 f"{name}: refused to unpickle: the file holds objects other than tensors "
                 f"and plain containers, which are never loaded (weights_only). Re-save it "
-                f"as torch.save(model.state_dict()) or safetensors. Detail: {e}") from e
+                f"as torch.save(model.state_dict()) or safetensors. ({detail})") from e
         except Exception as e:  # corrupt zip, truncated file, bad header, ...
             raise CheckpointError(f"{name}: not a readable checkpoint "
                                   f"({type(e).__name__}: {e})") from e

@@ -110,9 +110,13 @@ def read_meta(folder: PathLike) -> Dict[str, Any]:
     path = Path(folder) / JSON_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not a pycrl model folder (no {JSON_NAME})")
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    if doc.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: format {doc.get('format')!r}, expected {FORMAT!r}")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e})") from e
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise CheckpointError(f"{path}: format {found!r}, expected {FORMAT!r}")
     if int(doc.get("format_version", 0)) > FORMAT_VERSION:
         raise CheckpointError(f"{path}: format_version {doc['format_version']} is newer than "
                               f"this pycrl understands ({FORMAT_VERSION})")
@@ -130,7 +134,12 @@ def _adopt_buffers(model: nn.Module, state: Mapping[str, torch.Tensor], names) -
         if key in own and own[key].shape == state[key].shape:
             continue
         owner, _, leaf = key.rpartition(".")
-        model.get_submodule(owner).register_buffer(leaf, state[key].clone())
+        try:
+            module = model.get_submodule(owner)
+        except AttributeError as e:
+            raise CheckpointError(f"stored buffer {key!r} has no module {owner!r} to live in") \
+                from e
+        module.register_buffer(leaf, state[key].clone())
 
 
 def load(folder: PathLike, device: Union[str, torch.device] = "cpu") -> nn.Module:
@@ -139,8 +148,17 @@ def load(folder: PathLike, device: Union[str, torch.device] = "cpu") -> nn.Modul
     from safetensors.torch import load_file
 
     doc = read_meta(folder)
-    tensors_path = Path(folder) / doc.get("tensors", {}).get("file", TENSORS_NAME)
-    state = load_file(str(tensors_path), device="cpu")
+    file_name = doc.get("tensors", {}).get("file", TENSORS_NAME)
+    if Path(file_name).name != file_name:  # the tensors live inside the folder
+        raise CheckpointError(f"{folder}: tensors file {file_name!r} is not a plain file name")
+    tensors_path = Path(folder) / file_name
+    try:  # safetensors only: a model folder is never read with pickle
+        state = load_file(str(tensors_path), device="cpu")
+    except FileNotFoundError:
+        raise
+    except Exception as e:
+        raise CheckpointError(f"{tensors_path}: unreadable safetensors file "
+                              f"({type(e).__name__}: {e})") from e
     model = build_on_meta(create_model, doc["architecture"], **doc.get("config", {}))
     _adopt_buffers(model, state, doc.get("tensors", {}).get("buffers", []))
     own = model.state_dict()
