@@ -71,6 +71,8 @@ def trace_to_onnx(module: nn.Module, path: Path, *, input_shape: Sequence[int], 
                 # The TorchScript exporter announces its deprecation on every call.
                 warnings.simplefilter("ignore", category=DeprecationWarning)
                 warnings.simplefilter("ignore", category=FutureWarning)
+                # Shapes read as Python ints are meant to be constants: only the batch is dynamic.
+                warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
                 torch.onnx.export(head, (example,), str(tmp), opset_version=opset, dynamo=False,
                                   input_names=[INPUT_NAME], output_names=names,
                                   dynamic_axes=dynamic, do_constant_folding=True)
