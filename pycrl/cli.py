@@ -13,6 +13,9 @@ examples:
   pycrl score '*.mp4' --model my-model/ --heatmaps maps/
                                           your model folder; PNG overlays of what reconstructs badly
   pycrl info                              what this installation can run, and why not the rest
+  pycrl import-deepfakebench ckpt_best.pth --detector recce --out models/recce-ffpp
+                                          a DeepfakeBench checkpoint as a pycrl model folder
+  pycrl export models/recce-ffpp          (re)build the folder's ONNX graph (needs torch)
 
 exit status: 0 when every input was processed (an unreadable file or a video
 without faces is a result, not a failure), 2 for usage errors, 1 when the
@@ -123,6 +126,43 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    try:
+        from pycrl.runtime import export_onnx
+    except ImportError as err:
+        print(f"pycrl export: {err}", file=sys.stderr)
+        return 1
+    try:
+        out = export_onnx(args.model, args.out, opset=args.opset, force=args.force)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"pycrl export: {err}", file=sys.stderr)
+        return 2
+    state = "written" if out.rebuilt else "up to date"
+    print(f"{out.path}  ({state}; outputs {', '.join(out.outputs)}; input {out.input_shape})")
+    return 0
+
+
+def _cmd_import_deepfakebench(args: argparse.Namespace) -> int:
+    try:
+        from pycrl import weights
+    except ImportError as err:
+        print(f"pycrl import-deepfakebench needs torch (pip install 'pycrl[train]'): {err}", file=sys.stderr)
+        return 1
+    try:
+        model = weights.import_deepfakebench(args.checkpoint, detector=args.detector)
+    except (ValueError, FileNotFoundError) as err:  # CheckpointError is a ValueError
+        print(f"pycrl import-deepfakebench: {err}", file=sys.stderr)
+        return 2
+    meta = {"name": args.name or f"{args.detector}-deepfakebench", "decision_threshold": args.threshold,
+            "provenance": {"imported_from": str(args.checkpoint), "source": "DeepfakeBench"}}
+    folder = weights.save(model, args.out, meta)
+    from pycrl.runtime import export_onnx
+
+    export_onnx(folder)
+    print(f"{folder}: {args.detector} imported; score with: pycrl score VIDEO --model {folder}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pycrl",
@@ -157,6 +197,24 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--heatmaps", metavar="DIR", help="write PNG overlays of the reconstruction difference per face")
     score.add_argument("--no-progress", action="store_true", help="no progress bar")
     score.set_defaults(func=_cmd_score)
+
+    export = sub.add_parser("export", help="build a model folder's ONNX graph (used by every backend)")
+    export.add_argument("model", help="model folder")
+    export.add_argument("--out", default=None, help="ONNX path (default: MODEL/model.onnx)")
+    export.add_argument("--opset", type=int, default=17)
+    export.add_argument("--force", action="store_true", help="rebuild even when the cached graph is current")
+    export.set_defaults(func=_cmd_export)
+
+    imp = sub.add_parser("import-deepfakebench", help="turn a DeepfakeBench checkpoint into a pycrl model folder",
+                         description="Loads with strict key and shape checks (a 'module.' prefix from DDP "
+                                     "training is accepted) and never unpickles code.")
+    imp.add_argument("checkpoint", help="DeepfakeBench .pth (torch.save of the state dict) or .safetensors")
+    imp.add_argument("--detector", required=True, choices=["recce", "xception", "efficientnetb4"])
+    imp.add_argument("--out", required=True, help="model folder to write")
+    imp.add_argument("--name", default=None, help="model id recorded in results")
+    imp.add_argument("--threshold", type=float, default=0.5,
+                     help="decision threshold (DeepfakeBench reports ACC at 0.5; calibrate on your data)")
+    imp.set_defaults(func=_cmd_import_deepfakebench)
 
     info = sub.add_parser("info", help="versions, backends and devices usable here (and why others are not)")
     info.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
