@@ -10,11 +10,13 @@ by :mod:`pycrl.runtime.onnx_export`.
 from __future__ import annotations
 
 import json
+import warnings
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from .errors import ExportError
 from .digest import export_key, file_digest, safetensors_digest
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -140,7 +142,18 @@ def export_onnx(model_or_folder: Any, path: Optional[PathLike] = None, opset: in
             if found is not None:
                 return found
 
-    from .onnx_export import load_folder, trace_to_onnx
+    try:
+        from .onnx_export import load_folder, trace_to_onnx
+    except ImportError as err:  # no torch: an inference-only install
+        existing = next((p for p in places if p.is_file()), None)
+        if existing is None:
+            raise ExportError(f"{model_or_folder}: no ONNX graph, and exporting one needs torch "
+                              f"(pip install 'pycrl[train]'; then: pycrl export FOLDER): {err}") from err
+        # The graph was exported by other pycrl code or options: still the best
+        # this install can run. Say so rather than refuse to score.
+        warnings.warn(f"{existing} was exported with a different pycrl version or options and torch "
+                      f"is not installed to re-export it; using it as is", RuntimeWarning, stacklevel=2)
+        return OnnxExport(existing, key, shape, None, rebuilt=False)
 
     folder_out = writable_dir(*(p.parent for p in places))
     place = next(p for p in places if p.parent == folder_out)
