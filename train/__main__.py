@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from train import cli_synthetic
+from train import cli_evaluate, cli_fit, cli_synthetic, demo_assets
 
-COMMANDS = (cli_synthetic,)
+COMMANDS = (cli_synthetic, cli_fit, cli_evaluate, demo_assets)
 
 EPILOG = """\
 examples:

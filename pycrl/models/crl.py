@@ -201,7 +201,8 @@ class CRL(Detector):
             return diff_map_torch(x, views, weights, size)
         from pycrl.ops.autograd import multiview_recon_diff
 
-        return multiview_recon_diff(x.detach().contiguous(), [v.contiguous() for v in views],
+        # Under autocast the decoder's views may be float16: the kernel takes one dtype.
+        return multiview_recon_diff(x.detach().contiguous(), [v.to(x.dtype).contiguous() for v in views],
                                     weights=weights, pool=tuple(size)).diff_map
 
     def forward(self, x: torch.Tensor) -> Dict[str, object]:
