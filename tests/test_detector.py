@@ -128,3 +128,18 @@ def test_bad_options_are_refused_up_front(model_dir):
             pycrl.Detector(model_dir, backend="onnxruntime", **kw)
     with pytest.raises(ValueError, match="not a pycrl model folder"):
         pycrl.Detector("/nonexistent-model")
+
+
+def test_inference_never_imports_torch():
+    """The bundled demo scores a clip on OpenVINO / ONNX Runtime with torch absent from sys.modules."""
+    code = (
+        "import sys, pycrl\n"
+        "from pycrl.model_folder import ASSETS\n"
+        "det = pycrl.Detector('demo', frames=4)\n"
+        "r = det.score_video(ASSETS / 'samples' / 'astronaut_selfblend.mp4')\n"
+        "assert r.status == 'ok' and len(r.faces) == 4, r\n"
+        "assert det.backend in ('openvino', 'onnxruntime'), det.backend\n"
+        "assert not [m for m in sys.modules if m == 'torch' or m.startswith('torch.')], 'torch was imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -82,6 +82,11 @@ class FaceDetector:
     ``detector(frame)`` returns a list of :class:`Face` (largest first; one
     at most in "largest" mode; empty when there is no face). Create one
     detector per thread.
+
+    ``coarse_first`` (largest mode only): look for faces without upsampling
+    first (faces of 80 px and more, about 4x cheaper) and run the upsampled
+    pass (DeepfakeBench's setting, faces from 40 px) only when that finds
+    none. Set it to False for DeepfakeBench's exact detection.
     """
 
     def __init__(
@@ -94,6 +99,7 @@ class FaceDetector:
         size: int = 256,
         scale: float = 1.3,
         landmark_model=None,
+        coarse_first: bool = True,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -101,6 +107,7 @@ class FaceDetector:
             raise ValueError("need max_side >= 32, upsample >= 0, size >= 16, scale > 0")
         self.mode, self.max_side, self.upsample = mode, int(max_side), int(upsample)
         self.min_score, self.size, self.scale = float(min_score), int(size), float(scale)
+        self.coarse_first = bool(coarse_first)
         self.landmark_model = find_landmark_model(landmark_model)
         self._hog = dlib.get_frontal_face_detector()
         self._shape = dlib.shape_predictor(str(self.landmark_model))
@@ -113,7 +120,13 @@ class FaceDetector:
         small = image if factor == 1.0 else cv2.resize(
             image, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA
         )
-        rects, scores, _ = self._hog.run(small, self.upsample, self.min_score)
+        rects, scores = [], []
+        if (mode or self.mode) == "largest" and self.upsample > 0 and self.coarse_first:
+            # Without upsampling HOG finds faces of 80 px and more at about a quarter
+            # of the cost; the upsampled pass runs only when that finds nothing.
+            rects, scores, _ = self._hog.run(small, 0, self.min_score)
+        if not len(rects):
+            rects, scores, _ = self._hog.run(small, self.upsample, self.min_score)
         # dlib rectangles are inclusive; store half-open boxes, then undo the downscale.
         boxes = [
             FaceBox(np.array([r.left(), r.top(), r.right() + 1, r.bottom() + 1], dtype=np.float64) / factor, float(s))
