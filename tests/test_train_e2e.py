@@ -10,10 +10,10 @@ reconstruction-guided attention) trained with RECCE's paper loss; it is built fr
 ``crl`` model with JointGR and the difference gate switched off, because ``recce`` itself
 only comes with the full 21 M-parameter Xception, far too slow to learn in two minutes here.
 
-Threshold: validation AUC >= 0.9 per video (each held-out identity is one clip of 2 frames;
-its score is the mean over its frames, DeepfakeBench's video AUC) and >= 0.8 per frame. A
-model this small reaches about 0.85-0.88 frame AUC on these fakes within the time budget;
-the per-video score is the steadier sign that it learned (0.91-0.95 across settings tried).
+Thresholds: validation AUC >= 0.9 per video (each held-out identity is one clip of 2 frames;
+its score is the mean over its frames, DeepfakeBench's video AUC) for both; per frame,
+CRL (96 px, 360 steps, about 110 s on 2 cores) must reach 0.9, the RECCE-style model at
+64 px 0.8 (it reaches about 0.85-0.88 in its budget).
 """
 
 import json
@@ -32,8 +32,11 @@ KEYS = ["Synthetic_real", "Synthetic_FakeSBI"]
 
 CASES = [
     pytest.param("crl", ["model.joint_gr=false", "model.diff_gate=false", "loss.name=recce",
-                         "loss.recipe=paper"], id="recce-style"),
-    pytest.param("crl", [], id="crl"),
+                         "loss.recipe=paper"], 0.8, id="recce-style"),
+    # CRL at 96 px for a bounded number of steps (about 110 s here), selected on frame AUC:
+    # held to the frame-level bar as well.
+    pytest.param("crl", ["data.resolution=96", "train.max_steps=360", "train.epochs=40", "train.eval_every=60",
+                         "train.threads=2", "train.select_metric=auc"], 0.9, id="crl"),
 ]
 
 
@@ -55,8 +58,8 @@ def synth(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model_name,overrides", CASES)
-def test_learns_exports_and_evaluates(synth, tmp_path, model_name, overrides):
+@pytest.mark.parametrize("model_name,overrides,min_frame_auc", CASES)
+def test_learns_exports_and_evaluates(synth, tmp_path, model_name, overrides, min_frame_auc):
     if model_name not in list_models():
         pytest.skip(f"model {model_name!r} is not in the pycrl.models registry yet")
     json_path = synth / "dataset_json" / "Synthetic.json"
@@ -74,10 +77,11 @@ def test_learns_exports_and_evaluates(synth, tmp_path, model_name, overrides):
     val = training["metrics"]["val"]
     assert training["seconds_this_session"] <= 120, "training must fit in two minutes"
     assert val["video_auc"] >= 0.9, val
-    assert val["auc"] >= 0.8, val
+    assert val["auc"] >= min_frame_auc, val
     assert val["n_videos"] == 60 and val["n_frames"] == 120  # 30 held-out identities, real + fake
     assert training["metrics"]["test"]["n_frames"] == 40
-    assert type(model).__name__ == "CRL" and meta["input_size"] == [3, 64, 64]
+    side = 96 if "data.resolution=96" in overrides else 64
+    assert type(model).__name__ == "CRL" and meta["input_size"] == [3, side, side]
     assert 0.0 < meta["decision_threshold"] < 1.0 and meta["threshold"]["mode"] == "eer"
     if training["config"]["loss"]["name"] == "crl":
         assert meta["real_centre"]["initialised"] and model.real_centre.abs().sum() > 0
