@@ -89,7 +89,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         det = Detector(args.model, backend=args.backend, device=args.device, batch_size=args.batch_size,
                        frames=args.frames, sampling=args.sampling, faces=args.faces,
                        aggregation=args.aggregation, threshold=args.threshold, precision=args.precision,
-                       heatmap_size=32 if args.heatmaps else 0, workers=args.workers)
+                       heatmap_size=32 if args.heatmaps else 0, workers=args.workers, decoder=args.decoder)
     except ValueError as err:
         print(f"pycrl score: {err}", file=sys.stderr)
         return 2
@@ -187,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--frames", type=int, default=32, help="frames sampled per video (default 32)")
     score.add_argument("--sampling", default="uniform", choices=["uniform", "keyframes"],
                        help="uniform: evenly over the whole video (the protocol); keyframes: key frames only, faster")
+    score.add_argument("--decoder", default="auto", choices=["auto", "pyav", "dali"],
+                       help="video decoder: auto = DALI on a CUDA device when installed, else PyAV")
     score.add_argument("--faces", default="largest", choices=["largest", "all"], help="faces scored per frame")
     score.add_argument("--aggregation", default="mean", choices=["mean", "max", "topk-mean"],
                        help="video score from frame scores (default mean, the protocol)")

@@ -26,6 +26,7 @@ from pycrl.limits import DEFAULT_LIMITS, Limits
 from pycrl.results import FaceScore, Result, aggregate
 
 SAMPLING = ("uniform", "keyframes")
+DECODERS = ("auto", "pyav", "dali")
 FACES = ("largest", "all")
 
 
@@ -52,6 +53,9 @@ class Detector:
     faces: "largest" face per frame (the protocol) or "all".
     aggregation: video score from face scores: "mean" (the protocol), "max", "topk-mean".
     heatmap_size: side of the reconstruction-difference heatmap kept per face (0: none).
+    decoder: "pyav" (CPU), "dali" (NVIDIA DALI: GPU decode when device is "cuda", else DALI's
+    CPU decoder, which reads VP9/MJPEG but not H.264; uniform sampling only, no rotation
+    metadata), or "auto": DALI when the device is CUDA and DALI can run, else PyAV.
     """
 
     def __init__(
@@ -69,11 +73,16 @@ class Detector:
         heatmap_size: int = 0,
         limits: Limits | None = None,
         workers: int = 2,
+        decoder: str = "auto",
     ) -> None:
         if sampling not in SAMPLING:
             raise ValueError(f"sampling: expected one of {SAMPLING}, got {sampling!r}")
         if faces not in FACES:
             raise ValueError(f"faces: expected one of {FACES}, got {faces!r}")
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder: expected one of {DECODERS}, got {decoder!r}")
+        if decoder == "dali" and sampling != "uniform":
+            raise ValueError("decoder='dali' samples uniformly: use sampling='uniform'")
         if device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device: expected 'auto', 'cpu' or 'cuda', got {device!r}")
         if batch_size < 1 or frames < 1 or workers < 1 or heatmap_size < 0:
@@ -95,7 +104,9 @@ class Detector:
         self.workers = workers
         self.net = _open(backend, device, self.folder, precision)
         self.backend = self.net.name
+        self.decoder = _choose_decoder(decoder, device, sampling)
         self._face_detectors: dict[int, object] = {}
+        self._dali: dict[int, object] = {}
 
     # -- network ------------------------------------------------------------
 
@@ -185,6 +196,8 @@ class Detector:
                 item.timings["decode"] = time.perf_counter() - t0
                 item.frames_sampled = 1
                 self._add_faces(item, image, 0, 0.0)
+            elif self.decoder == "dali":
+                self._prepare_dali(item, source)
             else:
                 frames = iter(sample_frames(source, n=self.frames, mode=self.sampling, limits=self.limits))
                 decode = 0.0
@@ -200,6 +213,30 @@ class Detector:
         except Exception as err:  # one bad input never stops the others
             item.error = err
         return item
+
+    def _prepare_dali(self, item: _Prepared, source) -> None:
+        """Decode the sampled frames with DALI (on the GPU when the device is CUDA);
+        faces are then found on host copies of those frames only."""
+        import threading
+
+        from pycrl.media.dali import DaliVideoBatcher
+
+        key = threading.get_ident()  # a DALI pipeline is fed from one thread
+        if key not in self._dali:
+            self._dali[key] = DaliVideoBatcher(n=self.frames, batch_size=1, limits=self.limits,
+                                               size=self.input_size, device="gpu" if self._on_gpu else "cpu")
+        t0 = time.perf_counter()
+        batch = self._dali[key].run([source])[0]
+        frames, _ = batch.to_numpy()
+        item.timings["decode"] = time.perf_counter() - t0
+        rate = batch.info.rate or 0.0
+        for index, frame in zip(batch.indices, frames):
+            item.frames_sampled += 1
+            self._add_faces(item, np.ascontiguousarray(frame), int(index), float(index) / rate if rate else 0.0)
+
+    @property
+    def _on_gpu(self) -> bool:
+        return "cuda" in str(getattr(self.net, "device", "")) or self.backend == "tensorrt"
 
     def _finish(self, item: _Prepared) -> Result:
         base = dict(source=item.source, threshold=self.threshold, aggregation=self.aggregation,
@@ -273,6 +310,17 @@ class Detector:
 
     def __repr__(self) -> str:
         return f"Detector(model={self.model_id!r}, backend={self.backend!r}, threshold={self.threshold:.3f})"
+
+
+def _choose_decoder(decoder: str, device: str, sampling: str) -> str:
+    if decoder != "auto":
+        return decoder
+    if device == "cpu" or sampling != "uniform":
+        return "pyav"
+    from pycrl.media.dali import dali_available
+
+    ok, _ = dali_available()  # needs DALI and a visible CUDA device
+    return "dali" if ok and device in ("auto", "cuda") else "pyav"
 
 
 def _open(backend: str, device: str, folder: Path, precision: str):

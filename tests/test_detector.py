@@ -123,7 +123,7 @@ def test_cli_scores_with_jsonl_and_heatmaps(model_dir, media, tmp_path):
 
 def test_bad_options_are_refused_up_front(model_dir):
     for kw in (dict(sampling="random"), dict(faces="some"), dict(device="tpu"), dict(batch_size=0),
-               dict(aggregation="median")):
+               dict(aggregation="median"), dict(decoder="gstreamer"), dict(decoder="dali", sampling="keyframes")):
         with pytest.raises(ValueError):
             pycrl.Detector(model_dir, backend="onnxruntime", **kw)
     with pytest.raises(ValueError, match="not a pycrl model folder"):
@@ -143,3 +143,26 @@ def test_inference_never_imports_torch():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_dali_decoder_gives_the_same_faces_as_pyav(model_dir, media, tmp_path):
+    """DALI's CPU decoder (VP9; its CPU path cannot read H.264) through the Detector; the GPU
+    path is the same code with device='cuda'."""
+    pytest.importorskip("nvidia.dali", reason="DALI (the [gpu] extra) is not installed")
+    import av
+    import cv2
+
+    photo = cv2.resize(skimage_data.astronaut(), (320, 320))
+    path = tmp_path / "face.webm"
+    if "libvpx-vp9" not in av.codecs_available:
+        pytest.skip("this FFmpeg build has no VP9 encoder")
+    write_video(path, [np.roll(photo, k, axis=1) for k in range(0, 16, 2)], width=320, height=320,
+                rate=10, codec="libvpx-vp9")
+    results = {}
+    for decoder in ("pyav", "dali"):
+        with pycrl.Detector(model_dir, backend="onnxruntime", frames=4, decoder=decoder) as det:
+            results[decoder] = det.score_video(path)
+    a, b = results["pyav"], results["dali"]
+    assert a.status == b.status == "ok", (a.message, b.message)
+    assert [f.frame_index for f in a.faces] == [f.frame_index for f in b.faces]
+    assert b.score == pytest.approx(a.score, abs=0.05)  # decoders differ by a few grey levels
