@@ -10,6 +10,9 @@ from typing import Any
 import numpy as np
 
 ASSETS = Path(__file__).resolve().parent / "assets"
+JSON_NAME = "model.json"
+FORMAT = "pycrl-model"
+FORMAT_VERSION = 1
 NAMED_MODELS = {"demo": ASSETS / "demo"}
 
 
@@ -20,20 +23,30 @@ class ModelFolderError(ValueError):
 def resolve(model: str | Path) -> Path:
     """A named model ("demo") or a folder path, as an existing model folder."""
     folder = NAMED_MODELS.get(str(model), Path(model))
-    if not (folder / "model.json").is_file():
+    if not (folder / JSON_NAME).is_file():
         known = ", ".join(NAMED_MODELS)
         raise ModelFolderError(f"{model}: not a pycrl model folder (no model.json); use a folder or one of: {known}")
     return folder
 
 
-def read_json(folder: Path) -> dict[str, Any]:
+def read_json(folder: str | Path) -> dict[str, Any]:
+    """The parsed, format-checked ``model.json`` of a model folder (no torch needed)."""
+    path = Path(folder) / JSON_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not a pycrl model folder (no {JSON_NAME})")
     try:
-        meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+        doc = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as err:
-        raise ModelFolderError(f"{folder}/model.json: not valid JSON ({err})") from err
-    if not isinstance(meta, dict) or "architecture" not in meta:
-        raise ModelFolderError(f"{folder}/model.json: no 'architecture' entry")
-    return meta
+        raise ModelFolderError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise ModelFolderError(f"{path}: format {found!r}, expected {FORMAT!r}")
+    if int(doc.get("format_version", 0)) > FORMAT_VERSION:
+        raise ModelFolderError(f"{path}: format_version {doc['format_version']} is newer than this pycrl "
+                               f"understands ({FORMAT_VERSION})")
+    if "architecture" not in doc:
+        raise ModelFolderError(f"{path}: no 'architecture' entry")
+    return doc
 
 
 def real_centre(folder: Path) -> np.ndarray | None:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from pycrl.model_folder import read_json
+
 from .errors import ExportError
 from .digest import export_key, file_digest, safetensors_digest
 
@@ -23,8 +25,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 ONNX_NAME = "model.onnx"
 SIDECAR_SUFFIX = ".json"  # model.onnx.json: key and I/O description
-MODEL_JSON = "model.json"
-MODEL_FORMAT = "pycrl-model"
 DEFAULT_INPUT = (3, 256, 256)
 
 
@@ -64,16 +64,6 @@ def writable_dir(*candidates: Path) -> Path:
             return d
     raise PermissionError("none of these folders is writable: "
                           + ", ".join(str(d) for d in candidates))
-
-
-def read_model_json(folder: Path) -> Dict[str, Any]:
-    path = folder / MODEL_JSON
-    if not path.is_file():
-        raise FileNotFoundError(f"{folder}: not a pycrl model folder (no {MODEL_JSON})")
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    if doc.get("format") != MODEL_FORMAT:
-        raise ValueError(f"{path}: format {doc.get('format')!r}, expected {MODEL_FORMAT!r}")
-    return doc
 
 
 def _sidecar(path: Path) -> Path:
@@ -118,7 +108,7 @@ def export_onnx(model_or_folder: Any, path: Optional[PathLike] = None, opset: in
     module = None
     if isinstance(model_or_folder, (str, os.PathLike)):
         folder = Path(model_or_folder)
-        doc = read_model_json(folder)
+        doc = read_json(folder)
         tensors = folder / doc.get("tensors", {}).get("file", "model.safetensors")
         shape = _input_shape(input_size, doc)
         key = export_key(architecture=doc["architecture"], config=doc.get("config", {}),

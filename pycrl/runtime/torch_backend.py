@@ -16,7 +16,9 @@ from pycrl import environment
 
 from .errors import BackendUnavailable
 from .interface import BaseBackend, Outputs
-from .onnx_cache import OnnxExport, read_model_json, DEFAULT_INPUT
+from pycrl.model_folder import read_json
+
+from .onnx_cache import OnnxExport, DEFAULT_INPUT
 
 
 class TorchBackend(BaseBackend):
@@ -39,7 +41,7 @@ class TorchBackend(BaseBackend):
         if isinstance(model, (str, os.PathLike)):
             from pycrl.weights import load
 
-            shape = read_model_json(Path(model)).get("input_size", DEFAULT_INPUT)
+            shape = read_json(Path(model)).get("input_size", DEFAULT_INPUT)
             module = load(model, device=self._device)
         else:
             meta = getattr(model, "pycrl_meta", None) or getattr(model, "default_meta", {})

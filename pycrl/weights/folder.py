@@ -17,13 +17,11 @@ from typing import Any, Dict, Mapping, Optional, Union
 import torch
 import torch.nn as nn
 
+from pycrl import model_folder
+from pycrl.model_folder import FORMAT, FORMAT_VERSION, JSON_NAME
 from pycrl.models import MODELS, create_model
 
 from .checkpoint import CheckpointError, assert_materialised, build_on_meta, raise_if_mismatch
-
-FORMAT = "pycrl-model"
-FORMAT_VERSION = 1
-JSON_NAME = "model.json"
 TENSORS_NAME = "model.safetensors"
 _RESERVED = ("format", "format_version", "architecture", "config", "tensors")
 
@@ -107,20 +105,10 @@ def save(model: nn.Module, folder: PathLike, meta: Optional[Mapping[str, Any]] =
 
 def read_meta(folder: PathLike) -> Dict[str, Any]:
     """The parsed ``model.json`` of a model folder, format-checked."""
-    path = Path(folder) / JSON_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: not a pycrl model folder (no {JSON_NAME})")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise CheckpointError(f"{path}: not valid JSON ({e})") from e
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        raise CheckpointError(f"{path}: format {found!r}, expected {FORMAT!r}")
-    if int(doc.get("format_version", 0)) > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: format_version {doc['format_version']} is newer than "
-                              f"this pycrl understands ({FORMAT_VERSION})")
-    return doc
+        return model_folder.read_json(folder)
+    except model_folder.ModelFolderError as e:
+        raise CheckpointError(str(e)) from e
 
 
 def _adopt_buffers(model: nn.Module, state: Mapping[str, torch.Tensor], names) -> None:
