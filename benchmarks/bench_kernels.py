@@ -65,19 +65,19 @@ def compact_torch(state):
     _compact(state, ref.compactness)
 
 
+def _bench(benchmark, setup, step):
+    """Peak extra memory of one step in a fresh process, then the timed rounds."""
+    benchmark.extra_info["peak_extra_mb"] = peak_extra_mb(__name__, setup.__name__, step.__name__)
+    benchmark.pedantic(step, args=(setup(),), rounds=10, warmup_rounds=1)
+
+
 @pytest.mark.benchmark(group="kernel A: multi-view reconstruction difference (fwd+bwd)")
 @pytest.mark.parametrize("impl", ["fused", "torch"])
 def test_recon_diff(benchmark, impl):
-    step = recon_fused if impl == "fused" else recon_torch
-    benchmark.extra_info["peak_extra_mb"] = peak_extra_mb(__name__, "recon_setup", step.__name__)
-    state = recon_setup()
-    benchmark.pedantic(step, args=(state,), rounds=10, warmup_rounds=1)
+    _bench(benchmark, recon_setup, recon_fused if impl == "fused" else recon_torch)
 
 
 @pytest.mark.benchmark(group="kernel B: compactness distance, 3 layers (fwd+bwd)")
 @pytest.mark.parametrize("impl", ["fused", "torch"])
 def test_compactness(benchmark, impl):
-    step = compact_fused if impl == "fused" else compact_torch
-    benchmark.extra_info["peak_extra_mb"] = peak_extra_mb(__name__, "compact_setup", step.__name__)
-    state = compact_setup()
-    benchmark.pedantic(step, args=(state,), rounds=10, warmup_rounds=1)
+    _bench(benchmark, compact_setup, compact_fused if impl == "fused" else compact_torch)

@@ -242,7 +242,7 @@ class Detector:
         base = dict(source=item.source, threshold=self.threshold, aggregation=self.aggregation,
                     frames_sampled=item.frames_sampled, model=self.model_id, backend=self.backend)
         if item.error is not None:
-            return Result.failure(item.source, item.error, timings=item.timings, **{k: v for k, v in base.items() if k != "source"})
+            return Result.failure(item.error, timings=item.timings, **base)
         if not item.crops:
             return Result(status="no_face", message="no face found in the sampled frames", timings=item.timings, **base)
         try:
@@ -250,7 +250,7 @@ class Detector:
             out = self.infer(self.prepare(item.crops))
             item.timings["infer"] = time.perf_counter() - t0
         except Exception as err:
-            return Result.failure(item.source, err, timings=item.timings, **{k: v for k, v in base.items() if k != "source"})
+            return Result.failure(err, timings=item.timings, **base)
         for i, face in enumerate(item.faces):
             face.score = float(out["prob"][i])
             if "compactness" in out:

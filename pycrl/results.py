@@ -52,9 +52,9 @@ class Result:
         return _json_ready(self)
 
     @classmethod
-    def failure(cls, source: str, err: BaseException, **kw) -> "Result":
-        return cls(source=str(source), status="error", message=str(err) or type(err).__name__,
-                   error_type=type(err).__name__, **kw)
+    def failure(cls, err: BaseException, **kw) -> "Result":
+        """A result with status "error" for ``err``; ``kw`` gives source and the other fields."""
+        return cls(status="error", message=str(err) or type(err).__name__, error_type=type(err).__name__, **kw)
 
 
 def aggregate(scores: list[float], how: str = "mean", k: int = 5) -> float:

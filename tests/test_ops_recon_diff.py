@@ -54,32 +54,27 @@ def run_both(x, views, weights, mask, pool, align):
     return results
 
 
-@settings(max_examples=60, deadline=None)
-@given(problems())
-def test_matches_reference_float64(p):
+def check_against_reference(p, dtype, out_tol, grad_tol):
     B, C, H, W, sizes, weights, mask, pool, align, seed = p
-    x, views = make(B, C, H, W, sizes, seed)
+    x, views = make(B, C, H, W, sizes, seed, dtype)
     (k, r) = run_both(x, views, weights, mask, pool, align)
     for a, b in zip(k[:3], r[:3]):
         if b is not None:
-            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(k[3], r[3], rtol=1e-9, atol=1e-12)
-    for a, b in zip(k[4], r[4]):
-        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+            torch.testing.assert_close(a, b, **out_tol)
+    for a, b in zip([k[3], *k[4]], [r[3], *r[4]]):  # gradients to x and to every view
+        torch.testing.assert_close(a, b, **grad_tol)
+
+
+@settings(max_examples=60, deadline=None)
+@given(problems())
+def test_matches_reference_float64(p):
+    check_against_reference(p, torch.float64, dict(rtol=1e-10, atol=1e-12), dict(rtol=1e-9, atol=1e-12))
 
 
 @settings(max_examples=20, deadline=None)
 @given(problems())
 def test_matches_reference_float32(p):
-    B, C, H, W, sizes, weights, mask, pool, align, seed = p
-    x, views = make(B, C, H, W, sizes, seed, torch.float32)
-    (k, r) = run_both(x, views, weights, mask, pool, align)
-    for a, b in zip(k[:3], r[:3]):
-        if b is not None:
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(k[3], r[3], rtol=1e-4, atol=1e-6)
-    for a, b in zip(k[4], r[4]):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    check_against_reference(p, torch.float32, dict(rtol=1e-5, atol=1e-6), dict(rtol=1e-4, atol=1e-6))
 
 
 def test_the_256_protocol_shapes():
