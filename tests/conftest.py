@@ -29,3 +29,12 @@ def cuda_device():
     if not torch.cuda.is_available():
         pytest.skip("pycrl sees a GPU but this torch build has no CUDA support")
     return torch.device("cuda")
+
+
+@pytest.fixture(scope="session")
+def synth_task(tmp_path_factory):
+    """The synthetic detection task (procedural faces, self-blended fakes; 200 training,
+    30 validation and 10 test identities of 2 frames), built once for every learning test."""
+    from train_cli import make_synthetic
+
+    return make_synthetic(tmp_path_factory.mktemp("synth-e2e"))

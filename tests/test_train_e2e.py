@@ -17,18 +17,15 @@ CRL (96 px, 360 steps, about 110 s on 2 cores) must reach 0.9, the RECCE-style m
 """
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from pycrl import weights
 from pycrl.models import list_models
+from train_cli import ROOT, SYNTH_KEYS as KEYS, run_train as run, synth_overrides
 
-ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "train" / "configs" / "crl_tiny_synthetic.yaml"
-KEYS = ["Synthetic_real", "Synthetic_FakeSBI"]
 
 CASES = [
     pytest.param("crl", ["model.joint_gr=false", "model.diff_gate=false", "loss.name=recce",
@@ -40,34 +37,14 @@ CASES = [
 ]
 
 
-def run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "train", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
-    assert proc.returncode == 0, f"python -m train {args[0]} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc
-
-
-@pytest.fixture(scope="module")
-def synth(tmp_path_factory):
-    out = tmp_path_factory.mktemp("synth-e2e")
-    # Many identities with few frames each: held-out identities are what the model must
-    # generalise to, and rendering time grows with frames, not identities.
-    run("make-synthetic", "--out", str(out), "--identities", "200", "--frames-per-id", "2",
-        "--val-identities", "30", "--test-identities", "10", "--workers", "2", "--no-progress", "--overwrite")
-    return out
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("model_name,overrides,min_frame_auc", CASES)
-def test_learns_exports_and_evaluates(synth, tmp_path, model_name, overrides, min_frame_auc):
+def test_learns_exports_and_evaluates(synth_task, tmp_path, model_name, overrides, min_frame_auc):
     if model_name not in list_models():
         pytest.skip(f"model {model_name!r} is not in the pycrl.models registry yet")
+    synth = synth_task
     json_path = synth / "dataset_json" / "Synthetic.json"
-    data = []
-    for split in ("train", "val", "test"):
-        data += [f"data.{split}.json={json_path}", f"data.{split}.rgb_dir={synth}", f"data.{split}.split={split}",
-                 f"data.{split}.frame_num=null", f"data.{split}.label_keys=[{', '.join(KEYS)}]"]
-    run("fit", "--config", str(CONFIG), f"model.name={model_name}", *overrides, *data,
+    run("fit", "--config", str(CONFIG), f"model.name={model_name}", *overrides, *synth_overrides(synth),
         f"output.dir={tmp_path / 'run'}", "train.progress=false")
 
     folder = tmp_path / "run" / "model"

@@ -11,7 +11,7 @@ Labels: 0 = real, 1 = fake. Stateful losses (``crl`` in centroid mode) need
 ``loss.attach(model)`` before the first call.
 """
 
-from . import crl, recce  # noqa: F401  (registers the losses)
+from . import cae, crl, exposing, masm, recce  # noqa: F401  (registers the losses)
 from .base import Loss, real_mask, split_batch
 from .crl import CENTRE_BUFFER, COMPACT_MODES, CRLLoss
 from .recce import RECCE_RECIPES, CrossEntropyLoss, RecceLoss

@@ -21,6 +21,23 @@ class Loss:
     def attach(self, model: torch.nn.Module) -> None:
         """Give the loss the model whose buffers it maintains (no-op unless it keeps state)."""
 
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """Trainable parameters the loss owns (e.g. uncertainty weights); the trainer
+        optimises them with the model's and checkpoints them with ``state_dict``."""
+        return []
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no state, got {sorted(state)}")
+
+    def prepare_batch(self, batch: dict) -> dict:
+        """Transform a training batch before the forward pass (e.g. mixup); identity here.
+        Whatever the loss needs later rides along in the returned dict."""
+        return batch
+
     def config(self) -> dict:
         """The keyword arguments that rebuild this loss (for provenance)."""
         return dict(getattr(self, "_config", {}))

@@ -20,7 +20,7 @@ from .registry import (
 )
 
 # Architecture families (import order = registration; each file registers itself).
-from . import tiny, xception, efficientnet, classifiers, recce, crl  # noqa: E402,F401
+from . import tiny, xception, efficientnet, classifiers, recce, crl, exposing, masm, cae  # noqa: E402,F401
 from .classifiers import BackboneClassifier, EfficientNetB4Detector, XceptionDetector  # noqa: E402
 from .efficientnet import EfficientNet, EfficientNetB4DFB, EfficientNetLite0  # noqa: E402
 from .crl import CRL, JointGR, XceptionLite  # noqa: E402

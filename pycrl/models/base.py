@@ -96,6 +96,16 @@ class Detector(nn.Module):
         "decision_threshold": 0.5,
     }
 
+    def inference_module(self) -> nn.Module:
+        """The module exporters trace: ``self``, or a plain equivalent without
+        training-only structure (e.g. MASM merges its weight subspaces)."""
+        return self
+
+    def after_backward(self, step: int) -> Optional[Dict[str, float]]:
+        """Called by the trainer between backward and the optimiser step (gradients
+        unscaled); may edit gradients. Returns values to log, or None."""
+        return None
+
     def probability(self, cls: torch.Tensor) -> torch.Tensor:
         if cls.shape[1] == 1:
             return torch.sigmoid(cls[:, 0])

@@ -65,6 +65,8 @@ class InferenceOutputs(nn.Module):
 def inference_outputs(model: nn.Module, input_shape: Sequence[int],
                       requested: Optional[Sequence[str]] = None) -> InferenceOutputs:
     """Wrap an eval-mode ``model``; a probe forward finds what it produces."""
+    if hasattr(model, "inference_module"):
+        model = model.inference_module()
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     with torch.no_grad():

@@ -27,8 +27,9 @@ def _save_atomic(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def save_training_state(path: Path, *, model, optimizer, schedule, scaler, progress: dict, config: dict) -> None:
-    _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+def save_training_state(path: Path, *, model, loss, optimizer, schedule, scaler, progress: dict,
+                        config: dict) -> None:
+    _save_atomic({"model": model.state_dict(), "loss": loss.state_dict(), "optimizer": optimizer.state_dict(),
                   "scheduler": schedule.state_dict(), "scaler": scaler.state_dict() if scaler else {},
                   "rng": rng_state(), "progress": progress, "config": config}, path)
 
@@ -58,9 +59,10 @@ def load_model_state(model: torch.nn.Module, state: dict) -> None:
     model.load_state_dict(state, strict=True)
 
 
-def restore_training_state(ckpt: dict, *, model, optimizer, schedule, scaler) -> dict:
+def restore_training_state(ckpt: dict, *, model, loss, optimizer, schedule, scaler) -> dict:
     """Load a ``last.pt`` into the live objects; returns its ``progress``."""
     load_model_state(model, ckpt["model"])
+    loss.load_state_dict(ckpt.get("loss", {}))
     optimizer.load_state_dict(ckpt["optimizer"])
     schedule.load_state_dict(ckpt["scheduler"])
     if scaler and ckpt.get("scaler"):

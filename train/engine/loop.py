@@ -82,7 +82,7 @@ class Trainer:
         if t["max_steps"]:
             self.total_steps = min(self.total_steps, int(t["max_steps"]))
 
-        self.optimizer = build_optimizer(self.model.parameters(), cfg["optim"])
+        self.optimizer = build_optimizer([*self.model.parameters(), *self.loss.parameters()], cfg["optim"])
         self.schedule = build_schedule(self.optimizer, cfg["scheduler"], epochs, self.total_steps)
         # fp16 needs loss scaling against underflow; bf16 has float32's range and does not
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
@@ -110,7 +110,7 @@ class Trainer:
         if resume is None:
             return
         state = ckpt.read(resume)
-        saved = ckpt.restore_training_state(state, model=self.model, optimizer=self.optimizer,
+        saved = ckpt.restore_training_state(state, model=self.model, loss=self.loss, optimizer=self.optimizer,
                                             schedule=self.schedule, scaler=self.scaler)
         self.progress = Progress(**saved)
         self.log.write("resume", checkpoint=str(resume), step=self.progress.step, epoch=self.progress.epoch)
@@ -119,11 +119,12 @@ class Trainer:
 
     def train_step(self, batch: dict) -> dict:
         self.model.train()
-        x = batch["image"].to(self.device, non_blocking=True)
-        y = batch["label"].to(self.device, non_blocking=True)
+        batch = {**batch, "image": batch["image"].to(self.device, non_blocking=True),
+                 "label": batch["label"].to(self.device, non_blocking=True)}
+        batch = self.loss.prepare_batch(batch)
         with autocast(self.device, self.amp_dtype):
-            out = self.model(x)
-        terms = self.loss(out, {"image": x, "label": y})
+            out = self.model(batch["image"])
+        terms = self.loss(out, batch)
         overall = terms["overall"]
         if not torch.isfinite(overall):
             raise FloatingPointError(f"step {self.progress.step + 1}: the loss is {overall.item()} "
@@ -131,19 +132,22 @@ class Trainer:
                                      f"train.grad_clip")
         self.optimizer.zero_grad(set_to_none=True)
         clip = self.cfg["train"]["grad_clip"]
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
         if self.scaler is not None:
             self.scaler.scale(overall).backward()
-            if clip:
-                self.scaler.unscale_(self.optimizer)
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), float(clip))
+            self.scaler.unscale_(self.optimizer)
+        else:
+            overall.backward()
+        logged = {k: float(v.detach()) for k, v in terms.items()}
+        logged.update(self.model.after_backward(self.progress.step) or {})
+        if clip:
+            torch.nn.utils.clip_grad_norm_(params, float(clip))
+        if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
-            overall.backward()
-            if clip:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), float(clip))
             self.optimizer.step()
-        return {k: float(v.detach()) for k, v in terms.items()}
+        return logged
 
     # -- validation and selection
 
@@ -172,7 +176,7 @@ class Trainer:
                         refresh=False)
 
     def save(self) -> None:
-        ckpt.save_training_state(self.ckpt_dir / ckpt.LAST, model=self.model, optimizer=self.optimizer,
+        ckpt.save_training_state(self.ckpt_dir / ckpt.LAST, model=self.model, loss=self.loss, optimizer=self.optimizer,
                                  schedule=self.schedule, scaler=self.scaler, progress=asdict(self.progress),
                                  config=self.cfg)
 
