@@ -93,14 +93,19 @@ def test_report_ratio(setup, capsys, request):
         pytest.skip("benchmarks disabled (repo default): pass --benchmark-enable")
     x, args = setup["x"], setup["gr_args"]
     vec, loop = setup["vectorised"], setup["looped"]
-    lines = []
+    lines, medians = [], {}
     for what, slow, fast in (
             ("GraphReasoning module", lambda: loop.reasoning(*args), lambda: vec.reasoning(*args)),
             ("RECCE forward", lambda: loop(x), lambda: vec(x))):
         ratio, t_slow, t_fast = _paired_ratio(slow, fast, ROUNDS)
+        medians[what] = t_slow
         lines.append(f"{what:>22}: looped {t_slow:.3f} s, vectorised {t_fast:.3f} s "
                      f"(medians) -> {ratio:.2f}x (median of {ROUNDS} interleaved pairs)")
     with capsys.disabled():
         print(f"\nGraphReasoning speed-up, RECCE batch {BATCH} at {SIZE}px, "
               f"{torch.get_num_threads()} threads:")
         print("\n".join(lines))
+        # Amdahl: removing the loop entirely cannot beat forward / (forward - loop).
+        share = medians["GraphReasoning module"] / medians["RECCE forward"]
+        print(f"{'looped module share':>22}: {share:.1%} of the looped forward -> any GraphReasoning "
+              f"rewrite speeds the forward up by at most {1 / (1 - share):.2f}x")
