@@ -135,6 +135,17 @@ def test_safetensors_checkpoint(tmp_path):
                        import_deepfakebench(state, detector="xception"))
 
 
+def test_xception_trained_with_dropout_head():
+    """``dropout`` in DeepfakeBench's xception config saves the head as last_linear.1.*."""
+    _, state = manifest_and_state("xception")
+    renamed = {k.replace("backbone.last_linear.", "backbone.last_linear.1."): v for k, v in state.items()}
+    _assert_same_state(import_deepfakebench(renamed, detector="xception"),
+                       import_deepfakebench(state, detector="xception"))
+    both = {**state, "backbone.last_linear.1.weight": state["backbone.last_linear.weight"]}
+    with pytest.raises(CheckpointError, match="last_linear.weight"):
+        import_deepfakebench(both, detector="xception")
+
+
 def test_in_memory_import_does_not_alias_caller_tensors():
     _, state = manifest_and_state("xception")
     model = import_deepfakebench(state, detector="xception")

@@ -78,13 +78,20 @@ class Layout:
         return expected
 
 
-LAYOUTS: Dict[str, Layout] = {
-    "xception": Layout(
+def _xception_layout(head: str) -> Layout:
+    return Layout(
         "xception",
-        [("backbone.last_linear.", "head."), ("backbone.adjust_channel.", None),
-         ("backbone.", "backbone.")],
+        [(head, "head."), ("backbone.adjust_channel.", None), ("backbone.", "backbone.")],
         lambda: {k: v for k, v in _prefixed(dfb_xception_shapes(2), "backbone.").items()
-                 if k.startswith("backbone.adjust_channel.")}),
+                 if k.startswith("backbone.adjust_channel.")})
+
+
+# DeepfakeBench's Xception with ``dropout`` set saves its head as
+# ``last_linear = Sequential(Dropout, Linear)``: the Linear's keys gain a ``.1``.
+_XCEPTION_DROPOUT_HEAD = "backbone.last_linear.1."
+
+LAYOUTS: Dict[str, Layout] = {
+    "xception": _xception_layout("backbone.last_linear."),
     "efficientnetb4": Layout(
         "efficientnetb4",
         [("backbone.efficientnet.", "backbone."), ("backbone.last_layer.", "head.")]),
@@ -114,6 +121,8 @@ def import_deepfakebench(path_or_state_dict: Source, detector: str = "recce",
                          f"supported: {sorted(LAYOUTS)}")
     layout = LAYOUTS[detector]
     state = read_state_dict(path_or_state_dict)
+    if detector == "xception" and any(k.startswith(_XCEPTION_DROPOUT_HEAD) for k in state):
+        layout = _xception_layout(_XCEPTION_DROPOUT_HEAD)
     model = build_on_meta(create_model, layout.model, **cfg)
     in_memory = isinstance(path_or_state_dict, Mapping)
     source = "DeepfakeBench checkpoint" + ("" if in_memory else f" {path_or_state_dict}")
