@@ -13,9 +13,10 @@ import functools
 import hashlib
 import json
 import mmap
+import re
 import struct
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence, Tuple
+from typing import Any, Dict, Iterable, Mapping, Sequence, Tuple
 
 # Bump when the exported graph's contract changes (output names, pooling...).
 EXPORT_FORMAT = 1
@@ -28,8 +29,11 @@ TORCH_DTYPE_CODES = {
 }
 
 _PACKAGE = Path(__file__).resolve().parents[1]
-# The code whose behaviour shapes the exported graph.
-_TRACED_SOURCES = ("models/*.py", "runtime/inference_outputs.py", "runtime/onnx_export.py")
+# The runtime code that wraps and traces every graph.
+_TRACING_SOURCES = ("runtime/inference_outputs.py", "runtime/onnx_export.py")
+_MODELS = _PACKAGE / "models"
+_REGISTERS = re.compile(r"""register_(?:model|backbone)\(\s*["']([^"']+)["']""")
+_RELATIVE_IMPORT = re.compile(r"^from \.(\w+) import", re.MULTILINE)
 
 
 class TensorDigest:
@@ -66,12 +70,49 @@ def safetensors_digest(path: Path) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def code_digest() -> str:
+def _model_sources() -> Tuple[Dict[str, Path], Dict[Path, Tuple[Path, ...]]]:
+    """(registered name -> defining file, file -> files it imports) for pycrl/models,
+    read as text so that an inference-only install (no torch) computes the same keys."""
+    registers: Dict[str, Path] = {}
+    imports: Dict[Path, Tuple[Path, ...]] = {}
+    for path in sorted(_MODELS.glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        registers.update({name: path for name in _REGISTERS.findall(text)})
+        imports[path] = tuple(_MODELS / f"{m}.py" for m in _RELATIVE_IMPORT.findall(text)
+                              if (_MODELS / f"{m}.py").is_file())
+    return registers, imports
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _strings(v)
+
+
+def code_digest(architecture: str, config: Mapping[str, Any]) -> str:
+    """Digest of the source that defines this architecture: the file registering it,
+    the files registering any backbone its config names, everything those import, and
+    the tracing code. Editing another detector's file leaves the key (and a shipped
+    graph) valid; editing this one's invalidates it."""
+    registers, imports = _model_sources()
+    todo = [registers[n] for n in (architecture, *_strings(config)) if n in registers]
+    if not todo:  # an unregistered module: fall back to every model source
+        todo = list(imports)
+    seen: set = set()
+    while todo:
+        path = todo.pop()
+        if path not in seen:
+            seen.add(path)
+            todo.extend(imports.get(path, ()))
     h = hashlib.sha256()
-    for pattern in _TRACED_SOURCES:
-        for path in sorted(_PACKAGE.glob(pattern)):
-            h.update(path.relative_to(_PACKAGE).as_posix().encode() + b"\0")
-            h.update(path.read_bytes())
+    for path in sorted(seen) + [_PACKAGE / p for p in _TRACING_SOURCES]:
+        h.update(path.relative_to(_PACKAGE).as_posix().encode() + b"\0")
+        h.update(path.read_bytes())
     return h.hexdigest()
 
 
@@ -96,7 +137,7 @@ def export_key(*, architecture: str, config: Mapping[str, Any], input_shape: Ite
         "opset": int(opset),
         "batch_dynamic": bool(batch_dynamic),
         "outputs": list(outputs) if outputs is not None else None,
-        "code": code_digest(),
+        "code": code_digest(architecture, config),
     }
     text = json.dumps(doc, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
