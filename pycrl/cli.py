@@ -12,10 +12,18 @@ examples:
   pycrl score uploads/ --jsonl out.jsonl  a folder (recursively), one JSON line per input
   pycrl score '*.mp4' --model my-model/ --heatmaps maps/
                                           your model folder; PNG overlays of what reconstructs badly
+  pycrl score uploads/ --ray --dest scores/
+                                          on a local Ray instance (all cores), resumable: a re-run
+                                          skips inputs already in scores/ (pip install 'pycrl[ray]')
+  pycrl score @paths.txt --ray --address auto --dest /shared/scores --format parquet
+                                          on a running Ray cluster; paths listed one per line
   pycrl info                              what this installation can run, and why not the rest
   pycrl import-deepfakebench ckpt_best.pth --detector recce --out models/recce-ffpp
                                           a DeepfakeBench checkpoint as a pycrl model folder
   pycrl export models/recce-ffpp          (re)build the folder's ONNX graph (needs torch)
+  pycrl export demo --format triton --out triton-repo
+                                          a Triton Inference Server model repository (DALI
+                                          preprocessing + network + ensemble; see its README.md)
 
 exit status: 0 when every input was processed (an unreadable file or a video
 without faces is a result, not a failure), 2 for usage errors, 1 when the
@@ -75,7 +83,21 @@ def _human(result) -> str:
     return f"{result.status:<7}       {result.source}  ({result.message})"
 
 
+def _detector_options(args: argparse.Namespace) -> dict:
+    """`pycrl.Detector` keyword arguments from the score options (the model aside)."""
+    return dict(backend=args.backend, device=args.device, batch_size=args.batch_size, frames=args.frames,
+                sampling=args.sampling, faces=args.faces, aggregation=args.aggregation, threshold=args.threshold,
+                precision=args.precision, heatmap_size=32 if args.heatmaps else 0, workers=args.workers,
+                decoder=args.decoder)
+
+
 def _cmd_score(args: argparse.Namespace) -> int:
+    if args.ray:
+        return _cmd_score_ray(args)
+    stray = [flag for flag in RAY_OPTIONS if getattr(args, RAY_OPTIONS[flag]) is not None]
+    if stray:
+        print(f"pycrl score: {', '.join(stray)} need --ray", file=sys.stderr)
+        return 2
     inputs, unmatched = expand_inputs(args.paths)
     for pat in unmatched:
         print(f"pycrl score: nothing matches {pat!r}", file=sys.stderr)
@@ -86,10 +108,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from pycrl.heatmaps import write_overlays
 
     try:
-        det = Detector(args.model, backend=args.backend, device=args.device, batch_size=args.batch_size,
-                       frames=args.frames, sampling=args.sampling, faces=args.faces,
-                       aggregation=args.aggregation, threshold=args.threshold, precision=args.precision,
-                       heatmap_size=32 if args.heatmaps else 0, workers=args.workers, decoder=args.decoder)
+        det = Detector(args.model, **_detector_options(args))
     except ValueError as err:
         print(f"pycrl score: {err}", file=sys.stderr)
         return 2
@@ -126,7 +145,71 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+# Options of `pycrl score` that only --ray reads (flag -> argparse dest).
+RAY_OPTIONS = {"--address": "address", "--dest": "dest", "--format": "format", "--actors": "actors"}
+
+
+def _cmd_score_ray(args: argparse.Namespace) -> int:
+    if args.jsonl or args.heatmaps:
+        print("pycrl score: --jsonl and --heatmaps do not apply with --ray (records go to --dest)", file=sys.stderr)
+        return 2
+    from pycrl.distributed.ray_job import RayUnavailable, score_with_ray
+    from pycrl.model_folder import ModelFolderError
+
+    dest = args.dest or "pycrl-scores"
+    try:
+        summary = score_with_ray(args.paths, dest, args.model, address=args.address,
+                                 output_format=args.format or "jsonl", num_actors=args.actors,
+                                 progress=not args.no_progress, **_detector_options(args))
+    except (RayUnavailable, ModelFolderError) as err:
+        print(f"pycrl score: {err}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError, NotADirectoryError) as err:  # no inputs, bad options or destination
+        print(f"pycrl score: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # the cluster, the model in the actors, the destination lock
+        print(f"pycrl score --ray: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    print(summary.format(), file=sys.stderr)
+    print(f"records: {dest}/part-*.{summary.output_format}  (summary: {dest}/summary.json)", file=sys.stderr)
+    return 0
+
+
+# Options of `pycrl export` that only --format triton reads (flag -> argparse dest,
+# which is also the export_triton keyword).
+TRITON_OPTIONS = {"--name": "name", "--triton-backend": "backend", "--triton-device": "device",
+                  "--max-batch-size": "max_batch_size", "--max-queue-delay-us": "max_queue_delay_us",
+                  "--overwrite": "overwrite"}
+
+
+def _export_triton(args: argparse.Namespace) -> int:
+    if not args.out:
+        print("pycrl export: --format triton needs --out DIR (the model repository to write)", file=sys.stderr)
+        return 2
+    from pycrl.runtime import ExportError
+    from pycrl.runtime.triton import export_triton
+
+    # Options left unset keep export_triton's defaults.
+    options = {d: getattr(args, d) for d in TRITON_OPTIONS.values() if getattr(args, d) not in (None, False)}
+    try:
+        repo = export_triton(args.model, args.out, opset=args.opset, force=args.force, **options)
+    except (ValueError, FileNotFoundError, FileExistsError) as err:  # bad model, options or destination
+        print(f"pycrl export: {err}", file=sys.stderr)
+        return 2
+    except (ExportError, OSError) as err:
+        print(f"pycrl export: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    print(repo.summary())
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
+    if args.format == "triton":
+        return _export_triton(args)
+    stray = [flag for flag, dest in TRITON_OPTIONS.items() if getattr(args, dest) not in (None, False)]
+    if stray:
+        print(f"pycrl export: {', '.join(stray)} apply to --format triton only", file=sys.stderr)
+        return 2
     try:
         from pycrl.runtime import export_onnx
     except ImportError as err:
@@ -198,13 +281,60 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--jsonl", metavar="FILE", help="write one JSON object per input to FILE ('-' for stdout)")
     score.add_argument("--heatmaps", metavar="DIR", help="write PNG overlays of the reconstruction difference per face")
     score.add_argument("--no-progress", action="store_true", help="no progress bar")
+    scale = score.add_argument_group(
+        "scale out with Ray (pip install 'pycrl[ray]')",
+        "--ray scores on a pool of Ray actors, each holding one detector and reading whole files by path "
+        "(on a multi-node cluster the paths must be on a shared filesystem). Records go to --dest as part "
+        "files, one per input, written atomically; running the same command again skips inputs already "
+        "recorded there, so an interrupted job resumes. A PATH of the form @FILE names a text file listing "
+        "files, folders or globs, one per line.")
+    scale.add_argument("--ray", action="store_true", help="score with Ray Data instead of in this process")
+    scale.add_argument("--address", default=None, metavar="ADDR",
+                     help="Ray cluster: 'auto' (started here with `ray start`) or ray://HOST:10001; "
+                          "default: start a local instance on this machine")
+    scale.add_argument("--dest", default=None, metavar="DIR", help="destination folder (default pycrl-scores)")
+    scale.add_argument("--format", default=None, choices=["jsonl", "parquet"], help="record format (default jsonl)")
+    scale.add_argument("--actors", type=int, default=None, metavar="N",
+                     help="actors in the pool (default: one per GPU, else one per CPU core)")
     score.set_defaults(func=_cmd_score)
 
-    export = sub.add_parser("export", help="build a model folder's ONNX graph (used by every backend)")
-    export.add_argument("model", help="model folder")
-    export.add_argument("--out", default=None, help="ONNX path (default: MODEL/model.onnx)")
+    export = sub.add_parser(
+        "export", help="build a model folder's ONNX graph, or a Triton model repository",
+        description="--format onnx (default): (re)build MODEL's ONNX graph, the one every backend runs.\n"
+                    "--format triton: write a Triton Inference Server model repository at --out:\n"
+                    "  NAME_preprocess  DALI: decode encoded face crops, resize, normalise as pycrl does\n"
+                    "  NAME_net         the ONNX graph on ONNX Runtime, or a TensorRT engine that you\n"
+                    "                   build on the serving GPU (--triton-backend tensorrt)\n"
+                    "  NAME             the ensemble clients call: encoded crops in, prob/feat/... out\n"
+                    "and a README.md on starting Triton (docker) and sending crops (tritonclient).\n"
+                    "Exporting needs neither Triton nor DALI nor a GPU.",
+        epilog="examples:\n"
+               "  pycrl export models/recce-ffpp --force\n"
+               "  pycrl export demo --format triton --out triton-repo\n"
+               "  pycrl export models/recce-ffpp --format triton --out /srv/models --triton-backend tensorrt\n"
+               "  pycrl export demo --format triton --out repo --triton-device cpu --overwrite",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument("model", help="model folder ('demo', the bundled toy model, with --format triton)")
+    export.add_argument("--format", default="onnx", choices=["onnx", "triton"],
+                        help="onnx: the graph only (default); triton: a Triton model repository")
+    export.add_argument("--out", default=None,
+                        help="onnx: graph path (default MODEL/model.onnx); triton: repository folder (required)")
     export.add_argument("--opset", type=int, default=17)
     export.add_argument("--force", action="store_true", help="rebuild even when the cached graph is current")
+    triton = export.add_argument_group("--format triton")
+    triton.add_argument("--name", default=None, help="ensemble name clients call (default: the model's name)")
+    triton.add_argument("--triton-backend", dest="backend", choices=["onnxruntime", "tensorrt"], default=None,
+                        help="onnxruntime (default): serve model.onnx; tensorrt: tensorrt_plan config, the "
+                             "engine is built on the serving GPU with trtexec (command in README.md)")
+    triton.add_argument("--triton-device", dest="device", choices=["gpu", "cpu"], default=None,
+                        help="gpu (default): KIND_GPU, DALI decodes on the GPU; cpu: a host without GPU")
+    triton.add_argument("--max-batch-size", type=int, default=None, help="largest batch Triton forms (default 32)")
+    triton.add_argument("--max-queue-delay-us", type=int, default=None,
+                        help="how long the dynamic batcher may wait to fill a batch (default 500)")
+    triton.add_argument("--overwrite", action="store_true",
+                        help="write into a non-empty --out, replacing this model's three folders and "
+                             "README.md (other models stay)")
     export.set_defaults(func=_cmd_export)
 
     imp = sub.add_parser("import-deepfakebench", help="turn a DeepfakeBench checkpoint into a pycrl model folder",
