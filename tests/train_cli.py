@@ -36,3 +36,30 @@ def synth_overrides(synth: Path) -> list[str]:
                 f"data.{split}.rgb_dir={synth}", f"data.{split}.split={split}", f"data.{split}.frame_num=null",
                 f"data.{split}.label_keys=[{', '.join(SYNTH_KEYS)}]"]
     return out
+
+
+def fit_synthetic(config: Path, synth: Path, out: Path, *overrides: str):
+    """``python -m train fit`` of ``config`` on the synthetic task into ``out``; returns the
+    model folder, the model loaded from it and the training record of its model.json."""
+    from pycrl import weights
+
+    run_train("fit", "--config", str(config), *overrides, *synth_overrides(synth), f"output.dir={out}",
+              "train.progress=false")
+    folder = out / "model"
+    model = weights.load(folder)
+    return folder, model, model.pycrl_meta["provenance"]["training"]
+
+
+def assert_evaluate_reproduces(folder: Path, synth: Path, val: dict, report: Path) -> None:
+    """``python -m train evaluate`` of a model folder on the validation split reports the
+    numbers recorded at training time."""
+    import json
+
+    import pytest
+
+    run_train("evaluate", "--model", str(folder), "--data", str(synth / "dataset_json" / "Synthetic.json"),
+              "--rgb-dir", str(synth), "--split", "val", "--frame-num", "0", "--label-keys", *SYNTH_KEYS,
+              "--workers", "0", "--threads", "1", "--no-progress", "--out", str(report))
+    got = json.loads(report.read_text())["metrics"]
+    for key in ("auc", "video_auc", "eer", "ap", "acc", "n_frames", "n_videos", "acc_at_threshold"):
+        assert got[key] == pytest.approx(val[key], abs=1e-6), key
