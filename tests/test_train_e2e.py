@@ -16,14 +16,9 @@ CRL (96 px, 360 steps, about 110 s on 2 cores) must reach 0.9, the RECCE-style m
 64 px 0.8 (it reaches about 0.85-0.88 in its budget).
 """
 
-import json
-from pathlib import Path
-
 import pytest
 
-from pycrl import weights
-from pycrl.models import list_models
-from train_cli import ROOT, SYNTH_KEYS as KEYS, run_train as run, synth_overrides
+from train_cli import ROOT, assert_evaluate_reproduces, fit_synthetic
 
 CONFIG = ROOT / "train" / "configs" / "crl_tiny_synthetic.yaml"
 
@@ -40,18 +35,9 @@ CASES = [
 @pytest.mark.slow
 @pytest.mark.parametrize("model_name,overrides,min_frame_auc", CASES)
 def test_learns_exports_and_evaluates(synth_task, tmp_path, model_name, overrides, min_frame_auc):
-    if model_name not in list_models():
-        pytest.skip(f"model {model_name!r} is not in the pycrl.models registry yet")
-    synth = synth_task
-    json_path = synth / "dataset_json" / "Synthetic.json"
-    run("fit", "--config", str(CONFIG), f"model.name={model_name}", *overrides, *synth_overrides(synth),
-        f"output.dir={tmp_path / 'run'}", "train.progress=false")
-
-    folder = tmp_path / "run" / "model"
-    model = weights.load(folder)
-    meta = model.pycrl_meta
-    training = meta["provenance"]["training"]
-    val = training["metrics"]["val"]
+    folder, model, training = fit_synthetic(CONFIG, synth_task, tmp_path / "run", f"model.name={model_name}",
+                                            *overrides)
+    meta, val = model.pycrl_meta, training["metrics"]["val"]
     assert training["seconds_this_session"] <= 120, "training must fit in two minutes"
     assert val["video_auc"] >= 0.9, val
     assert val["auc"] >= min_frame_auc, val
@@ -63,11 +49,4 @@ def test_learns_exports_and_evaluates(synth_task, tmp_path, model_name, override
     if training["config"]["loss"]["name"] == "crl":
         assert meta["real_centre"]["initialised"] and model.real_centre.abs().sum() > 0
 
-    report = tmp_path / "val.json"
-    run("evaluate", "--model", str(folder), "--data", str(json_path), "--rgb-dir", str(synth), "--split", "val",
-        "--frame-num", "0", "--label-keys", *KEYS, "--workers", "0", "--threads", "1", "--no-progress",
-        "--out", str(report))
-    got = json.loads(report.read_text())["metrics"]
-    for key in ("auc", "video_auc", "eer", "ap", "acc", "n_frames", "n_videos"):
-        assert got[key] == pytest.approx(val[key], abs=1e-6), key
-    assert got["acc_at_threshold"] == pytest.approx(val["acc_at_threshold"], abs=1e-6)
+    assert_evaluate_reproduces(folder, synth_task, val, tmp_path / "val.json")
