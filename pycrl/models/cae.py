@@ -90,6 +90,23 @@ def mlp_head(in_features: int, hidden: Sequence[int], num_classes: int, dropout:
     return nn.Sequential(*layers)
 
 
+def classify(detector: Detector, head: nn.Module, latent: torch.Tensor) -> dict[str, torch.Tensor]:
+    feat = global_pool(latent)
+    cls = head(feat)
+    return {"cls": cls, "prob": detector.probability(cls), "feat": feat}
+
+
+class EncoderClassifier(Detector):
+    """A CAE without its decoder (sharing the CAE's modules): what exporters trace."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module):
+        super().__init__()
+        self.encoder, self.head = encoder, head
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return classify(self, self.head, self.encoder(x))
+
+
 @register_model("cae")
 class CAE(Detector):
     """Two-branch convolutional autoencoder detector.
@@ -113,7 +130,6 @@ class CAE(Detector):
         out_act: "tanh" or "linear" output of the decoder.
     """
 
-    export_outputs = ("prob", "logits", "feat")  # the score never needs the reconstruction
     default_meta = {**Detector.default_meta, "input_size": [3, 299, 299]}  # the paper's faces
 
     def __init__(self, num_classes: int = 2, encoder: str = "xception", encoder_cfg: dict | None = None,
@@ -140,11 +156,13 @@ class CAE(Detector):
         """The decoder's reconstruction of ``x`` in any mode (for inspection)."""
         return self.decoder(self.encoder(x), x.shape[-2:])
 
+    def inference_module(self) -> EncoderClassifier:
+        """Encoder and classifier only: the decoder's weights stay out of exported graphs."""
+        return EncoderClassifier(self.encoder, self.head).train(self.training)
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         latent = self.encoder(x)
-        feat = global_pool(latent)
-        cls = self.head(feat)
-        out = {"cls": cls, "prob": self.probability(cls), "feat": feat}
+        out = classify(self, self.head, latent)
         if self.training:  # training-only branch: absent from eval, export and serving
             out["recon"] = self.decoder(latent, x.shape[-2:])
         return out
