@@ -157,3 +157,42 @@ def test_fresh_folder_runs_without_importing_torch(tmp_path):
                           timeout=120, env={**os.environ, "PYCRL_CACHE_DIR": str(tmp_path)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_export_key_covers_the_architecture_source_only(tmp_path, monkeypatch):
+    """A model's cached (or shipped) graph stays valid when another detector's file changes,
+    and is rebuilt when its own file, a file it imports, or its named backbone changes."""
+    import shutil
+
+    from pycrl.runtime import digest
+
+    package = tmp_path / "pycrl"
+    shutil.copytree(digest._PACKAGE / "models", package / "models")
+    for rel in digest._TRACING_SOURCES:
+        (package / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(digest._PACKAGE / rel, package / rel)
+    monkeypatch.setattr(digest, "_PACKAGE", package)
+    monkeypatch.setattr(digest, "_MODELS", package / "models")
+
+    def keys():
+        digest._model_sources.cache_clear()
+        return (digest.code_digest("crl", {"encoder": "lite"}),
+                digest.code_digest("classifier", {"backbone": "efficientnet_lite0"}))
+
+    def edit(name):
+        with open(package / "models" / name, "a", encoding="utf-8") as f:
+            f.write("\n# edited\n")
+
+    try:
+        crl, classifier = keys()
+        edit("exposing.py")
+        assert keys() == (crl, classifier)
+        edit("efficientnet.py")  # the classifier's named backbone, not used by CRL
+        new_crl, new_classifier = keys()
+        assert new_crl == crl and new_classifier != classifier
+        edit("xception.py")  # imported by crl.py (and recce.py)
+        assert keys()[0] != crl
+        edit("base.py")  # imported by every model file
+        assert keys()[1] != new_classifier
+    finally:  # never leave the temporary tree cached for other tests
+        digest._model_sources.cache_clear()
