@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
+from throughput import crops_per_second  # noqa: E402
 from train_cli import fit_synthetic, make_synthetic  # noqa: E402
 
 CONFIGS = ROOT / "train" / "configs"
@@ -42,20 +39,6 @@ DETECTORS = [
     ("CAE", "cae_synthetic.yaml", [], "cae.yaml", []),
 ]
 BATCH = 32
-
-
-def crops_per_second(model, size: int, backend: str, rounds: int = 3) -> float:
-    from pycrl.runtime import open_backend
-
-    net = open_backend(backend, model)
-    x = np.random.default_rng(0).uniform(-1, 1, (BATCH, 3, size, size)).astype(np.float32)
-    net.run(x)  # warm-up (compilation, caches)
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        net.run(x)
-        times.append(time.perf_counter() - start)
-    return BATCH / statistics.median(times)
 
 
 def inference_parameters(module) -> int:

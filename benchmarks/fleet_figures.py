@@ -16,10 +16,12 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from throughput import crops_per_second  # noqa: E402
 
 SECONDS, FPS, WIDTH, HEIGHT = 10, 25, 1280, 720
 
@@ -43,21 +45,13 @@ def write_clip(path: Path) -> Path:
     return path
 
 
-def network_rate(batch: int = 32, rounds: int = 3) -> float:
+def network_rate() -> float:
+    """crops/s of the full CRL (Xception, 256²) on OpenVINO, batch 32."""
     from pycrl.models import create_model
-    from pycrl.runtime import open_backend
 
     model = create_model("crl").eval()
     model.pycrl_meta = {**model.default_meta, "input_size": [3, 256, 256]}
-    net = open_backend("openvino", model)
-    x = np.random.default_rng(0).uniform(-1, 1, (batch, 3, 256, 256)).astype(np.float32)
-    net.run(x)
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        net.run(x)
-        times.append(time.perf_counter() - start)
-    return batch / statistics.median(times)
+    return crops_per_second(model, 256, "openvino")
 
 
 def main(argv=None) -> int:

@@ -63,3 +63,22 @@ def assert_evaluate_reproduces(folder: Path, synth: Path, val: dict, report: Pat
     got = json.loads(report.read_text())["metrics"]
     for key in ("auc", "video_auc", "eer", "ap", "acc", "n_frames", "n_videos", "acc_at_threshold"):
         assert got[key] == pytest.approx(val[key], abs=1e-6), key
+
+
+# train.time_limit_minutes: 2 is checked between steps; the closing validation and export
+# (a few seconds) follow the step that crosses it.
+MAX_TRAIN_SECONDS = 120 + 10
+
+
+def assert_learned(model, training: dict, *, cls: str, side: int, min_auc: float,
+                   max_seconds: float = MAX_TRAIN_SECONDS) -> dict:
+    """What every learning test holds a run on the synthetic task to; returns the
+    validation metrics for the test's own checks."""
+    meta, val = model.pycrl_meta, training["metrics"]["val"]
+    assert training["seconds_this_session"] <= max_seconds, "training must fit in two minutes"
+    assert val["auc"] >= min_auc, val
+    assert val["n_videos"] == 60 and val["n_frames"] == 120  # 30 held-out identities, real + fake
+    assert training["metrics"]["test"]["n_frames"] == 40
+    assert type(model).__name__ == cls and meta["input_size"] == [3, side, side]
+    assert 0.0 < meta["decision_threshold"] < 1.0 and meta["threshold"]["mode"] == "eer"
+    return val
