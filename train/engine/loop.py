@@ -132,7 +132,6 @@ class Trainer:
                                      f"train.grad_clip")
         self.optimizer.zero_grad(set_to_none=True)
         clip = self.cfg["train"]["grad_clip"]
-        params = [p for group in self.optimizer.param_groups for p in group["params"]]
         if self.scaler is not None:
             self.scaler.scale(overall).backward()
             self.scaler.unscale_(self.optimizer)
@@ -140,7 +139,8 @@ class Trainer:
             overall.backward()
         logged = {k: float(v.detach()) for k, v in terms.items()}
         logged.update(self.model.after_backward(self.progress.step) or {})
-        if clip:
+        if clip:  # over everything optimised: the model's and the loss's own parameters
+            params = [p for group in self.optimizer.param_groups for p in group["params"]]
             torch.nn.utils.clip_grad_norm_(params, float(clip))
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
