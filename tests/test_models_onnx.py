@@ -9,16 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from pycrl.models import OutputSelect, create_model
+from pycrl.models import create_model
+from pycrl.runtime.inference_outputs import inference_outputs
 from test_models_common import _one_thread  # noqa: F401  (autouse fixture)
 
 onnx = pytest.importorskip("onnx", reason="package onnx not installed: ONNX export untested")
 
-CASES = [  # name, cfg, outputs, input size, weight gain that keeps signals alive
-    ("xception", {}, ("cls", "prob", "feat"), 48, 1.0),
-    ("efficientnetb4", {}, ("cls", "prob"), 48, 1.48),
-    ("recce", {}, ("cls", "prob", "feat", "recon"), 48, 1.0),
-    ("classifier", {"backbone": "efficientnet_lite0"}, ("cls", "prob"), 48, 1.4),
+CASES = [  # name, cfg, served outputs, input size, weight gain that keeps signals alive
+    ("xception", {}, ("prob", "logits", "feat"), 48, 1.0),
+    ("efficientnetb4", {}, ("prob", "logits"), 48, 1.48),
+    ("recce", {}, ("prob", "logits", "feat", "recon"), 48, 1.0),
+    ("classifier", {"backbone": "efficientnet_lite0"}, ("prob", "logits"), 48, 1.4),
 ]
 
 
@@ -46,7 +47,8 @@ def test_onnx_export_dynamic_batch(name, cfg, outputs, size, gain):
     torch.manual_seed(0)
     model = create_model(name, **cfg).eval()
     lively_init(model, gain)
-    wrapped = OutputSelect(model, outputs)
+    wrapped = inference_outputs(model, (3, size, size), outputs)  # what every backend serves
+    assert wrapped.outputs == outputs
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice

@@ -7,7 +7,7 @@
 Importing this package registers every architecture family below.
 """
 
-from .base import Backbone, Detector, FeatureInfo, OutputSelect, global_pool
+from .base import Backbone, Detector, FeatureInfo, global_pool
 from .registry import (
     BACKBONES,
     MODELS,
@@ -29,7 +29,7 @@ from .tiny import TinyBackbone  # noqa: E402
 from .xception import Xception  # noqa: E402
 
 __all__ = [
-    "Backbone", "Detector", "FeatureInfo", "OutputSelect", "global_pool",
+    "Backbone", "Detector", "FeatureInfo", "global_pool",
     "BACKBONES", "MODELS", "create_backbone", "create_model", "list_backbones",
     "list_models", "register_backbone", "register_model",
     "BackboneClassifier", "EfficientNetB4Detector", "XceptionDetector",

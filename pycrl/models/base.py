@@ -110,20 +110,3 @@ class Detector(nn.Module):
         if cls.shape[1] == 1:
             return torch.sigmoid(cls[:, 0])
         return torch.softmax(cls, dim=1)[:, 1]
-
-
-class OutputSelect(nn.Module):
-    """Wrap a detector so it returns a tuple of chosen outputs, e.g. for ONNX
-    export where dict/list outputs are awkward: ``OutputSelect(m, ("prob",))``."""
-
-    def __init__(self, model: nn.Module, keys: Iterable[str] = ("prob",)):
-        super().__init__()
-        self.model = model
-        self.keys = tuple(keys)
-        # A fresh Module starts in train mode; exporters restore the wrapper's
-        # mode recursively afterwards, so mirror the wrapped model's mode.
-        self.train(model.training)
-
-    def forward(self, x: torch.Tensor):
-        out = self.model(x)
-        return tuple(out[k] for k in self.keys)
