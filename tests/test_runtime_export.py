@@ -196,3 +196,17 @@ def test_export_key_covers_the_architecture_source_only(tmp_path, monkeypatch):
         assert keys()[1] != new_classifier
     finally:  # never leave the temporary tree cached for other tests
         digest._model_sources.cache_clear()
+
+
+def test_bundled_demo_graph_is_current(tmp_path):
+    """The shipped demo ONNX must match the code that would export it, or an inference-only
+    install (no torch) runs a stale graph. Editing the CRL model's source (or anything it
+    imports, e.g. models/base.py) needs a re-export: ``python -c "from pycrl.runtime import
+    export_onnx; export_onnx('pycrl/assets/demo')"``."""
+    import shutil
+
+    from pycrl.model_folder import ASSETS
+
+    copy = tmp_path / "demo"
+    shutil.copytree(ASSETS / "demo", copy, ignore=shutil.ignore_patterns("openvino"))
+    assert not export_onnx(copy).rebuilt, "pycrl/assets/demo/model.onnx is stale: re-export it (see docstring)"
