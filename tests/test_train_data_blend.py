@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from train.data import (AugmentConfig, EmptySplitError, FolderDataset, SelfBlendDataset,
+from train.data import (AugmentConfig, EmptySplitError, FolderDataset, ForgeryDataset,
                         build_augmentation)
 from train.data.synthetic import SyntheticFaces
 
@@ -27,7 +27,7 @@ def reals(tmp_path_factory):
 
 
 def test_pairs_each_real_with_a_blended_fake(reals):
-    ds = SelfBlendDataset(FolderDataset(reals))
+    ds = ForgeryDataset(FolderDataset(reals))
     assert len(ds) == 4 and ds.labels.tolist() == [0, 0, 1, 1]
     for i in range(2):
         real, fake = ds[i], ds[i + 2]
@@ -42,8 +42,8 @@ def test_pairs_each_real_with_a_blended_fake(reals):
 
 
 def test_fakes_are_seeded_and_change_with_the_epoch(reals):
-    a = SelfBlendDataset(FolderDataset(reals, seed=3))
-    b = SelfBlendDataset(FolderDataset(reals, seed=3))
+    a = ForgeryDataset(FolderDataset(reals, seed=3))
+    b = ForgeryDataset(FolderDataset(reals, seed=3))
     assert torch.equal(a[2]["image"], b[2]["image"])
     b.set_epoch(1)
     assert not torch.equal(a[2]["image"], b[2]["image"])
@@ -53,7 +53,7 @@ def test_needs_real_frames(tmp_path):
     (tmp_path / "fake").mkdir()
     cv2.imwrite(str(tmp_path / "fake" / "x.png"), np.zeros((16, 16, 3), np.uint8))
     with pytest.raises(EmptySplitError, match="real frames"):
-        SelfBlendDataset(FolderDataset(tmp_path))
+        ForgeryDataset(FolderDataset(tmp_path))
 
 
 def test_augmentation_switch_and_config_keys():
@@ -86,7 +86,7 @@ def test_default_augmentation_is_reproducible_per_rng(reals):
     np.testing.assert_array_equal(outs[0], outs[1])
     assert not np.array_equal(outs[0], outs[2])
     # inside a dataset the augmentation runs per sample, after blending
-    ds = SelfBlendDataset(FolderDataset(reals, augment=aug))
+    ds = ForgeryDataset(FolderDataset(reals, augment=aug))
     s = ds[3]
     assert s["image"].shape == (3, 256, 256) and s["mask"].shape == (1, 256, 256)
 

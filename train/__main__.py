@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from train import cli_evaluate, cli_fit, cli_synthetic, demo_assets
+from train import cli_build_faces, cli_evaluate, cli_fit, cli_synthetic, cli_validate_faces, demo_assets
 
-COMMANDS = (cli_synthetic, cli_fit, cli_evaluate, demo_assets)
+COMMANDS = (cli_build_faces, cli_synthetic, cli_fit, cli_evaluate, cli_validate_faces, demo_assets)
 
 EPILOG = """\
 examples:
+  python -m train build-faces --out data/faces
   python -m train make-synthetic --out data/synth --identities 40 --frames-per-id 8
   python -m train make-synthetic --help
 """

@@ -98,15 +98,19 @@ def _renamed(old: Any, new: Any) -> bool:
     return isinstance(old, Mapping) and isinstance(new, Mapping) and "name" in new and new["name"] != old.get("name")
 
 
-def deep_merge(base: Mapping, extra: Mapping, top: bool = True) -> dict:
+def deep_merge(base: Mapping, extra: Mapping, top: bool = True, section: str | None = None) -> dict:
     """``extra`` over ``base``: mappings merge key by key, anything else replaces; at the top
-    level a renamed open section replaces the old one."""
+    level a renamed open section replaces the old one, and a data source of another ``type``
+    (another layout, with other keys) replaces the base's source."""
     out = copy.deepcopy(dict(base))
     for key, value in extra.items():
         if top and key in OPEN_SECTIONS and _renamed(out.get(key), value):
             out[key] = copy.deepcopy(dict(value))
+        elif (section == "data" and isinstance(value, Mapping) and isinstance(out.get(key), Mapping)
+              and "type" in value and value.get("type") != out[key].get("type")):
+            out[key] = copy.deepcopy(dict(value))
         elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value, top=False)
+            out[key] = deep_merge(out[key], value, top=False, section=key if top else None)
         else:
             out[key] = copy.deepcopy(value)
     return out

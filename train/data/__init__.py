@@ -3,7 +3,9 @@
 Names resolve lazily, so ``python -m train make-synthetic`` does not pay for importing torch.
 
 - :class:`DeepfakeBenchDataset` — DeepfakeBench JSON layout; :class:`FolderDataset` — real/ and fake/ folders;
-- :class:`SelfBlendDataset` — reals plus on-the-fly self-blended fakes; :func:`self_blend` — one fake;
+- :class:`ForgeryDataset` — reals plus on-the-fly fakes (self-blends, identity swaps, upsampling
+  artefacts); :func:`self_blend` — one self-blended fake;
+- :class:`FaceCorpusDataset` — the real-face corpus of ``python -m train build-faces``;
 - :func:`build_augmentation` — DeepfakeBench's training augmentation (albumentations);
 - :class:`SyntheticFaces` and :func:`write_synthetic_dataset` — procedural faces and the make-synthetic writer.
 """
@@ -14,7 +16,8 @@ import importlib
 
 _EXPORTS = {
     "FrameDataset": "base", "FrameRecord": "base",
-    "DeepfakeBenchDataset": "deepfakebench", "FolderDataset": "folder", "SelfBlendDataset": "blend_dataset",
+    "DeepfakeBenchDataset": "deepfakebench", "FolderDataset": "folder", "ForgeryDataset": "forgeries",
+    "FaceCorpusDataset": "face_corpus", "upsample_artefact": "forgeries",
     "AugmentConfig": "augment", "build_augmentation": "augment",
     "SelfBlendConfig": "self_blend", "self_blend": "self_blend", "swap_face": "face_swap",
     "MaskConfig": "blending", "face_hull": "blending", "hull_mask": "blending",

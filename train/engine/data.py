@@ -4,7 +4,10 @@ A source is one mapping; ``data.train`` may also be a list of them (concatenated
 
     {type: deepfakebench, json: J.json, rgb_dir: DIR, split: train, frame_num: 32, compression: c23}
     {type: folder, root: DIR, frames_per_video: 32}          # DIR/real, DIR/fake
-    ... plus self_blend: true (or a mapping of SelfBlendConfig fields, ``mask:`` nested)
+    {type: faces, root: DIR, split: train}                   # a build-faces corpus (reals only)
+    ... plus self_blend: true (or a mapping of SelfBlendConfig fields, ``mask:`` nested),
+    fakes: {sbi: 1, swap: 1, upsample: 0.5} (on-the-fly fake families and their weights;
+    self_blend then configures the sbi family and the masks) and repeats: N (each real N times)
 
 ``label_keys: [K, ...]`` keeps only the videos under those DeepfakeBench label keys (e.g. the
 reals and one manipulation method). ``type`` may be left out: ``json``/``json_folder`` mean deepfakebench, ``root`` means
@@ -28,10 +31,12 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler
 
+FORGERY_KEYS = {"self_blend", "fakes", "repeats"}
 SOURCE_KEYS = {
     "deepfakebench": {"type", "json", "json_folder", "dataset", "rgb_dir", "split", "compression", "frame_num",
-                      "label_dict", "infer_labels", "missing", "self_blend", "label_keys"},
-    "folder": {"type", "root", "frames_per_video", "class_dirs", "self_blend"},
+                      "label_dict", "infer_labels", "missing", "label_keys"} | FORGERY_KEYS,
+    "folder": {"type", "root", "frames_per_video", "class_dirs"} | FORGERY_KEYS,
+    "faces": {"type", "root", "split"} | FORGERY_KEYS,
 }
 
 
@@ -55,7 +60,7 @@ def _self_blend_config(value: Any):
     def tuples(d: Mapping) -> dict:  # YAML lists -> the dataclasses' tuples
         return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
 
-    if value is True:
+    if value is True or value is None:
         return SelfBlendConfig()
     fields = tuples(value)
     if "mask" in fields:
@@ -65,10 +70,10 @@ def _self_blend_config(value: Any):
 
 def build_source(spec: Mapping, split: str, *, resolution: int, mean, std, augment=None, seed: int = 0) -> Dataset:
     """One dataset from one source mapping."""
-    from train.data import DeepfakeBenchDataset, FolderDataset, SelfBlendDataset
+    from train.data import DeepfakeBenchDataset, FaceCorpusDataset, FolderDataset, ForgeryDataset
 
     kind = source_type(spec)
-    args = {k: v for k, v in spec.items() if k not in ("type", "self_blend", "label_keys")}
+    args = {k: v for k, v in spec.items() if k not in FORGERY_KEYS | {"type", "label_keys"}}
     common = dict(resolution=resolution, mean=mean, std=std, augment=augment, seed=seed)
     if kind == "deepfakebench":
         args.setdefault("split", split)
@@ -77,10 +82,15 @@ def build_source(spec: Mapping, split: str, *, resolution: int, mean, std, augme
         ds = DeepfakeBenchDataset(**args, **common)
         if spec.get("label_keys"):
             keep_label_keys(ds, spec["label_keys"])
+    elif kind == "faces":
+        args.setdefault("split", split)
+        ds = FaceCorpusDataset(args.pop("root"), **args, **common)
     else:
         ds = FolderDataset(args.pop("root"), **args, **common)
-    blend = spec.get("self_blend")
-    return SelfBlendDataset(ds, _self_blend_config(blend)) if blend else ds
+    blend, fakes = spec.get("self_blend"), spec.get("fakes")
+    if not (blend or fakes):
+        return ds
+    return ForgeryDataset(ds, fakes or {"sbi": 1.0}, _self_blend_config(blend), int(spec.get("repeats", 1)))
 
 
 def keep_label_keys(ds, keys) -> None:
@@ -107,7 +117,7 @@ def build_dataset(data_cfg: Mapping, section: str, train: bool, seed: int) -> Da
     parts = [build_source(s, section, resolution=data_cfg["resolution"], mean=data_cfg["mean"],
                           std=data_cfg["std"], augment=augment, seed=seed) for s in specs]
     if data_cfg.get("cache"):
-        parts = [CachedSamples(p) if augment is None and not s.get("self_blend") else p
+        parts = [CachedSamples(p) if augment is None and not FORGERY_KEYS & set(s) else p
                  for p, s in zip(parts, specs)]
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 

@@ -1,0 +1,182 @@
+"""Validation on held-out identities of the real-face corpus: what the model card reports.
+
+Every number is measured on faces of people the model never trained on (the corpus's
+``val`` split), through the inference engine itself (``pycrl.Detector``: the exported
+graph on OpenVINO or ONNX Runtime, as users run it):
+
+* frame AUC of real faces against each fake family, made from the same held-out faces:
+  (a) self-blends, (b) identity swaps between two held-out people, (c) generator-like
+  upsampling artefacts; each real face is drawn ``repeats`` times with its own fake;
+* video AUC on short H.264 clips made from the held-out photos: a slow camera pan over
+  the person, and its fake twin with the face swapped (by another held-out person) in
+  every frame, scored end to end (decode, detection, alignment, batched inference).
+
+The sets are small, so each AUC comes with a 95 % bootstrap interval that resamples
+*people* (all samples of a drawn person together), not samples: faces of one person are
+not independent evidence.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from train.data.forgeries import FAMILIES
+
+OPERATING_FPRS = (0.01, 0.05)
+
+
+def bootstrap_auc(labels, scores, groups: Sequence[str], rounds: int = 1000, seed: int = 0) -> dict:
+    """AUC and its 95 % percentile interval from resampling ``groups`` (people) with replacement."""
+    from sklearn.metrics import roc_auc_score
+
+    y, p = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    g = np.asarray(groups)
+    names = np.unique(g)
+    members = [np.flatnonzero(g == n) for n in names]
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(rounds):
+        idx = np.concatenate([members[i] for i in rng.integers(len(names), size=len(names))])
+        if len(np.unique(y[idx])) == 2:
+            values.append(roc_auc_score(y[idx], p[idx]))
+    auc = float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
+    lo, hi = (np.percentile(values, [2.5, 97.5]) if values else (float("nan"), float("nan")))
+    return {"auc": round(auc, 4), "ci95": [round(float(lo), 4), round(float(hi), 4)],
+            "real": int((y == 0).sum()), "fake": int((y == 1).sum()), "people": int(len(names))}
+
+
+def frame_samples(corpus: Path, split: str, family: str, repeats: int, seed: int):
+    """uint8 crops, labels and people of one family's validation set (reals and their fakes)."""
+    from train.data.face_corpus import FaceCorpusDataset
+    from train.data.forgeries import ForgeryDataset
+
+    ds = ForgeryDataset(FaceCorpusDataset(corpus, split, resolution=256, seed=seed), {family: 1.0},
+                        repeats=repeats)
+    ds.set_epoch(0)
+    images, labels, people = [], [], []
+    for i in range(len(ds)):
+        r = ds.raw(i)
+        images.append(r["image"])
+        labels.append(r["label"])
+        people.append(r["identity"])
+    return np.stack(images), np.array(labels), people
+
+
+def _pan_frames(photo: np.ndarray, box, n: int, out_side: int) -> list[np.ndarray]:
+    """A slow pan across the person: a window ~3.2 face widths wide sliding by half a face."""
+    import cv2
+
+    x0, y0, x1, y1 = box
+    fw = x1 - x0
+    side = 3.2 * fw
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    frames = []
+    for t in np.linspace(-0.5, 0.5, n):
+        wx, wy = cx + t * 0.5 * fw - side / 2, cy + t * 0.2 * fw - side / 2
+        scale = out_side / side
+        m = np.array([[scale, 0, -wx * scale], [0, scale, -wy * scale]])
+        frames.append(cv2.warpAffine(photo, m, (out_side, out_side), flags=cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_REFLECT_101))
+    return frames
+
+
+def _encode(frames: list[np.ndarray], path: Path, fps: int = 12, crf: int = 23) -> None:
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        stream.options = {"crf": str(crf), "preset": "veryfast"}
+        for f in frames:
+            for pkt in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                out.mux(pkt)
+        for pkt in stream.encode(None):
+            out.mux(pkt)
+
+
+def make_clips(corpus: Path, split: str, out: Path, frames: int = 24, side: int = 384, seed: int = 0) -> list[dict]:
+    """One real pan clip per held-out face and its fake twin (face swapped in every frame by
+    another held-out person, the same swap settings in each frame); returns clip records."""
+    import dlib
+
+    from pycrl.faces import FaceDetector
+    from pycrl.faces.models import find_landmark_model
+    from pycrl.media.image import load_image
+    from train.corpus.build import read_manifest
+    from train.data.face_swap import swap_face
+
+    rows = read_manifest(corpus, split)
+    if len({r["identity"] for r in rows}) < 2:
+        raise ValueError("video validation needs held-out faces of at least two people")
+    shape68 = dlib.shape_predictor(str(find_landmark_model().parent / "shape_predictor_68_face_landmarks.dat"))
+    finder = FaceDetector(mode="largest", min_score=0.0)
+    out.mkdir(parents=True, exist_ok=True)
+    clips = []
+    for k, row in enumerate(rows):
+        photo = load_image(row["photo"])
+        pan = _pan_frames(photo, row["box"], frames, side)
+        others = [r for r in rows if r["identity"] != row["identity"]]
+        donor = others[k % len(others)]
+        d_img = load_image(donor["crop"])
+        d_lm = np.load(donor["landmarks"]).astype(np.float64)
+        swapped = []
+        for f in pan:
+            boxes = finder.detect(f)
+            if not boxes:
+                swapped.append(f)  # no face to swap in this frame: it stays real, as a missed swap would
+                continue
+            x0, y0, x1, y1 = (int(round(v)) for v in boxes[0].box)
+            lm = np.array([(p.x, p.y) for p in shape68(f, dlib.rectangle(x0, y0, x1 - 1, y1 - 1)).parts()], float)
+            fake, _ = swap_face(f, lm, d_img, d_lm, np.random.default_rng([seed, k]))
+            swapped.append(fake)
+        stem = Path(row["crop"]).stem
+        for label, clip in ((0, pan), (1, swapped)):
+            path = out / f"{stem}_{'real' if label == 0 else 'swap'}.mp4"
+            _encode(clip, path)
+            clips.append({"path": str(path), "label": label, "identity": row["identity"]})
+    return clips
+
+
+def validate(model: str | Path, corpus: str | Path, split: str = "val", repeats: int = 6, seed: int = 0,
+             clips_dir: str | Path | None = None, frames: int = 16, backend: str = "auto") -> dict:
+    """The model card's validation table for one model folder."""
+    import pycrl
+    from train.metrics import eer_threshold, threshold_at_fpr
+
+    corpus = Path(corpus)
+    det = pycrl.Detector(model, backend=backend, frames=frames)
+    report: dict = {"model": str(model), "split": split, "repeats": repeats, "backend": det.backend,
+                    "frame": {}, "video": None}
+    all_y, all_p = [], []
+    for family in FAMILIES:
+        images, y, people = frame_samples(corpus, split, family, repeats, seed)
+        p = det.score_batch(images)
+        report["frame"][family] = bootstrap_auc(y, p, people, seed=seed)
+        all_y.append(y)
+        all_p.append(p)
+    y, p = np.concatenate(all_y), np.concatenate(all_p)
+    # each family repeats the same reals: thresholds come from one copy of them and every fake
+    report["frame"]["all"] = bootstrap_auc(y, p, [str(i) for i in range(len(y))], seed=seed)
+    eer, thr = eer_threshold(y, p)
+    report["operating_points"] = {"eer": {"threshold": thr, "fpr": eer}}
+    for fpr in OPERATING_FPRS:
+        report["operating_points"][f"fpr={fpr:g}"] = {"threshold": threshold_at_fpr(y, p, fpr), "fpr": fpr}
+    report["operating_points_note"] = (f"from {int((y == 0).sum())} real and {int((y == 1).sum())} fake held-out "
+                                       f"crops of {len(set(people))} people: the 1 % point rests on very few reals")
+    if clips_dir is not None:
+        clips = make_clips(corpus, split, Path(clips_dir), seed=seed)
+        results = list(det.score_videos([c["path"] for c in clips]))
+        scored = [(c, r) for c, r in zip(clips, results) if r.status == "ok"]
+        report["video"] = bootstrap_auc([c["label"] for c, _ in scored], [r.score for _, r in scored],
+                                        [c["identity"] for c, _ in scored], seed=seed)
+        report["video"]["clips"], report["video"]["unscored"] = len(clips), len(clips) - len(scored)
+        report["video"]["frames"] = frames
+    return report
+
+
+def write_report(report: dict, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
