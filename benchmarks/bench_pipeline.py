@@ -17,8 +17,8 @@ from pycrl.model_folder import ASSETS
 CLIPS = sorted((ASSETS / "samples").glob("*.mp4"))
 FRAMES = 32
 
-pytestmark = pytest.mark.skipif(not CLIPS or not (ASSETS / "demo" / "model.json").is_file(),
-                                reason="the bundled demo model and sample clips are not installed")
+pytestmark = pytest.mark.skipif(not CLIPS or not (ASSETS / "default" / "model.json").is_file(),
+                                reason="the bundled default model and sample clips are not installed")
 
 
 def naive_scores(paths, model):
@@ -58,7 +58,7 @@ def naive_scores(paths, model):
 @pytest.mark.parametrize("impl", ["pycrl", "naive"])
 def test_pipeline(benchmark, impl):
     if impl == "pycrl":
-        det = pycrl.Detector("demo", frames=FRAMES)
+        det = pycrl.Detector(frames=FRAMES)
         run = lambda: [r.score for r in det.score_videos(CLIPS)]  # noqa: E731
     else:
         import torch
@@ -66,7 +66,7 @@ def test_pipeline(benchmark, impl):
         from pycrl import weights
 
         torch.set_num_threads(2)
-        model = weights.load(ASSETS / "demo")
+        model = weights.load(ASSETS / "default")
         run = lambda: naive_scores(CLIPS, model)  # noqa: E731
     scores = benchmark.pedantic(run, rounds=3, warmup_rounds=1)
     benchmark.extra_info["scores"] = scores

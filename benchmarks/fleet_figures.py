@@ -63,7 +63,7 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         clip = write_clip(Path(tmp) / "clip.mp4")
-        det = pycrl.Detector("demo", frames=args.frames, workers=1)
+        det = pycrl.Detector(frames=args.frames, workers=1)
         results = [det.score_video(clip) for _ in range(args.videos)]
     bad = [r for r in results if r.status != "ok"]
     if bad:

@@ -1,7 +1,7 @@
 """pycrl: deepfake detection with Compact Reconstruction Learning.
 
     import pycrl
-    det = pycrl.Detector("demo")
+    det = pycrl.Detector()
     print(det.score_video("clip.mp4").to_dict())
 
 Importing pycrl stays light: the compiled extension (pycrl._C), torch and the

@@ -6,9 +6,11 @@ import argparse
 import json
 import sys
 
+from pycrl.model_folder import DEFAULT_MODEL
+
 EPILOG = """\
 examples:
-  pycrl score clip.mp4 photo.jpg          score files with the bundled demo model
+  pycrl score clip.mp4 photo.jpg          score files with the bundled default model
   pycrl score uploads/ --jsonl out.jsonl  a folder (recursively), one JSON line per input
   pycrl score '*.mp4' --model my-model/ --heatmaps maps/
                                           your model folder; PNG overlays of what reconstructs badly
@@ -21,7 +23,7 @@ examples:
   pycrl import-deepfakebench ckpt_best.pth --detector recce --out models/recce-ffpp
                                           a DeepfakeBench checkpoint as a pycrl model folder
   pycrl export models/recce-ffpp          (re)build the folder's ONNX graph (needs torch)
-  pycrl export demo --format triton --out triton-repo
+  pycrl export default --format triton --out triton-repo
                                           a Triton Inference Server model repository (DALI
                                           preprocessing + network + ensemble; see its README.md)
 
@@ -263,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
                "timestamps and boxes, compactness, status, timings, model, backend).",
     )
     score.add_argument("paths", nargs="+", metavar="PATH", help="files, folders (searched recursively) or globs")
-    score.add_argument("--model", default="demo", help="model folder, or 'demo' (bundled toy model; default)")
+    score.add_argument("--model", default=DEFAULT_MODEL, help=f"model folder, or {DEFAULT_MODEL!r} (the bundled real-face model; the default)")
     score.add_argument("--backend", default="auto", choices=["auto", "openvino", "onnxruntime", "torch", "tensorrt"])
     score.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     score.add_argument("--precision", default="auto", help="auto | f32 | bf16 | fp16 (backend permitting)")
@@ -310,12 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "Exporting needs neither Triton nor DALI nor a GPU.",
         epilog="examples:\n"
                "  pycrl export models/recce-ffpp --force\n"
-               "  pycrl export demo --format triton --out triton-repo\n"
+               "  pycrl export default --format triton --out triton-repo\n"
                "  pycrl export models/recce-ffpp --format triton --out /srv/models --triton-backend tensorrt\n"
-               "  pycrl export demo --format triton --out repo --triton-device cpu --overwrite",
+               "  pycrl export default --format triton --out repo --triton-device cpu --overwrite",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    export.add_argument("model", help="model folder ('demo', the bundled toy model, with --format triton)")
+    export.add_argument("model", help=f"model folder ({DEFAULT_MODEL!r}, the bundled model, with --format triton)")
     export.add_argument("--format", default="onnx", choices=["onnx", "triton"],
                         help="onnx: the graph only (default); triton: a Triton model repository")
     export.add_argument("--out", default=None,

@@ -1,6 +1,6 @@
 """`pycrl.Detector`: media in, calibrated fake scores out.
 
-    det = pycrl.Detector("demo")            # or a model folder
+    det = pycrl.Detector()                  # the bundled default model, or a model folder
     det.score_batch(crops)                  # aligned face crops -> fake probabilities
     det.score_image("photo.jpg")            # -> Result
     for r in det.score_videos(paths):       # streamed in input order; decode, face
@@ -23,6 +23,7 @@ import numpy as np
 
 from pycrl import model_folder, ops
 from pycrl.limits import DEFAULT_LIMITS, Limits
+from pycrl.model_folder import DEFAULT_MODEL
 from pycrl.results import FaceScore, Result, aggregate
 
 SAMPLING = ("uniform", "keyframes")
@@ -45,7 +46,7 @@ class _Prepared:
 class Detector:
     """Scores faces in images and videos with a pycrl model folder.
 
-    model: "demo" (the bundled toy model) or a model folder.
+    model: "default" (the bundled real-face model, see the README's model card) or a model folder.
     backend: "auto" | "openvino" | "onnxruntime" | "torch" | "tensorrt".
     device: "auto" | "cpu" | "cuda".
     frames: frames sampled per video; sampling: "uniform" (evenly spaced over
@@ -60,7 +61,7 @@ class Detector:
 
     def __init__(
         self,
-        model: str | Path = "demo",
+        model: str | Path = DEFAULT_MODEL,
         backend: str = "auto",
         device: str = "auto",
         batch_size: int = 32,

@@ -13,7 +13,9 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 JSON_NAME = "model.json"
 FORMAT = "pycrl-model"
 FORMAT_VERSION = 1
-NAMED_MODELS = {"demo": ASSETS / "demo"}
+#: The bundled model ``pycrl score`` and ``pycrl.Detector()`` use unless told otherwise.
+DEFAULT_MODEL = "default"
+NAMED_MODELS = {DEFAULT_MODEL: ASSETS / "default"}
 
 
 class ModelFolderError(ValueError):
@@ -21,7 +23,7 @@ class ModelFolderError(ValueError):
 
 
 def resolve(model: str | Path) -> Path:
-    """A named model ("demo") or a folder path, as an existing model folder."""
+    """A named model ("default") or a folder path, as an existing model folder."""
     folder = NAMED_MODELS.get(str(model), Path(model))
     if not (folder / JSON_NAME).is_file():
         known = ", ".join(NAMED_MODELS)

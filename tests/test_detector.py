@@ -131,11 +131,11 @@ def test_bad_options_are_refused_up_front(model_dir):
 
 
 def test_inference_never_imports_torch():
-    """The bundled demo scores a clip on OpenVINO / ONNX Runtime with torch absent from sys.modules."""
+    """The bundled default model scores a clip on OpenVINO / ONNX Runtime with torch absent from sys.modules."""
     code = (
         "import sys, pycrl\n"
         "from pycrl.model_folder import ASSETS\n"
-        "det = pycrl.Detector('demo', frames=4)\n"
+        "det = pycrl.Detector(frames=4)\n"
         "r = det.score_video(ASSETS / 'samples' / 'astronaut_selfblend.mp4')\n"
         "assert r.status == 'ok' and len(r.faces) == 4, r\n"
         "assert det.backend in ('openvino', 'onnxruntime'), det.backend\n"

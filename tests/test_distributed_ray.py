@@ -242,7 +242,7 @@ def test_mixed_folder_gets_one_record_per_input(report):
                                    "truncated.mp4", "random.mp4", "empty.mp4", "notes.txt", "missing.mp4"])
     for name in ("astronaut_real.mp4", "astronaut_selfblend.mp4"):
         assert recs[name]["status"] == "ok" and 0.0 <= recs[name]["score"] <= 1.0
-        assert recs[name]["frames_sampled"] == 2 and recs[name]["model"] == "crl-demo"
+        assert recs[name]["frames_sampled"] == 2 and recs[name]["model"] == "crl-faces"
         assert {"decode", "detect", "infer"} <= set(recs[name]["timings"])
     assert recs["synthetic_noface.mp4"]["status"] == "no_face"
     errors = {name: r["error_type"] for name, r in recs.items() if r["status"] == "error"}

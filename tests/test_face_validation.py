@@ -21,10 +21,15 @@ def test_bootstrap_over_people():
     chance = bootstrap_auc(y, rng.random(400), [f"p{i % 40}" for i in range(400)], rounds=300)
     lo, hi = chance["ci95"]
     assert lo < 0.5 < hi and lo < chance["auc"] < hi
-    # a person whose samples all agree counts once, not once per sample: the interval is wider
-    # than the same scores treated as independent samples
-    per_sample = bootstrap_auc(y, rng.random(400), [str(i) for i in range(400)], rounds=300)
-    assert per_sample["people"] == 400
+    # ten near-identical samples per person are one piece of evidence, not ten: resampling
+    # people gives a wider interval than resampling the samples as if independent
+    per_person_y = np.repeat(rng.integers(0, 2, 40), 10)
+    per_person_p = np.repeat(rng.random(40), 10) + 0.3 * per_person_y + rng.normal(0, 0.01, 400)
+    people = [f"p{i // 10}" for i in range(400)]
+    by_people = bootstrap_auc(per_person_y, per_person_p, people, rounds=300)
+    by_sample = bootstrap_auc(per_person_y, per_person_p, [str(i) for i in range(400)], rounds=300)
+    width = lambda r: r["ci95"][1] - r["ci95"][0]
+    assert by_people["auc"] == by_sample["auc"] and width(by_people) > 2 * width(by_sample)
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +95,13 @@ def test_validate_reports_every_family_and_writes_the_model_card(corpus, tmp_pat
     assert set(stored["operating_points"]) == {"eer", "fpr=0.01", "fpr=0.05"}
     assert stored["training_data"]["faces"] == 3 and "fixture" in stored["training_data"]["sources"]
     assert stored["validation"]["frame"]["swap"]["people"] == 2 and doc == stored
+
+
+def test_frame_samples_are_the_same_in_every_run(corpus):
+    from train.face_validation import frame_samples
+
+    a, ya, pa = frame_samples(corpus, "train", "swap", 2, 0)
+    b, yb, pb = frame_samples(corpus, "train", "swap", 2, 0)
+    assert np.array_equal(a, b) and np.array_equal(ya, yb) and pa == pb
+    reals = a[ya == 0]
+    assert not np.array_equal(reals[0], reals[3])  # a repeated real is another degraded draw

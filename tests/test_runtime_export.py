@@ -177,7 +177,7 @@ def test_export_key_covers_the_architecture_source_only(tmp_path, monkeypatch):
     def keys():
         digest._model_sources.cache_clear()
         return (digest.code_digest("crl", {"encoder": "lite"}),
-                digest.code_digest("classifier", {"backbone": "efficientnet_lite0"}))
+                digest.code_digest("classifier", {"backbone": "clip_vit"}))
 
     def edit(name):
         with open(package / "models" / name, "a", encoding="utf-8") as f:
@@ -187,10 +187,13 @@ def test_export_key_covers_the_architecture_source_only(tmp_path, monkeypatch):
         crl, classifier = keys()
         edit("exposing.py")
         assert keys() == (crl, classifier)
-        edit("efficientnet.py")  # the classifier's named backbone, not used by CRL
+        edit("vit.py")  # the classifier's named backbone, not used by CRL
         new_crl, new_classifier = keys()
         assert new_crl == crl and new_classifier != classifier
         edit("xception.py")  # imported by crl.py (and recce.py)
+        assert keys()[0] != crl
+        crl = keys()[0]
+        edit("efficientnet.py")  # CRL's Lite0 encoder
         assert keys()[0] != crl
         edit("base.py")  # imported by every model file
         assert keys()[1] != new_classifier
@@ -198,15 +201,15 @@ def test_export_key_covers_the_architecture_source_only(tmp_path, monkeypatch):
         digest._model_sources.cache_clear()
 
 
-def test_bundled_demo_graph_is_current(tmp_path):
-    """The shipped demo ONNX must match the code that would export it, or an inference-only
-    install (no torch) runs a stale graph. Editing the CRL model's source (or anything it
-    imports, e.g. models/base.py) needs a re-export: ``python -c "from pycrl.runtime import
-    export_onnx; export_onnx('pycrl/assets/demo')"``."""
+def test_bundled_default_graph_is_current(tmp_path):
+    """The shipped default model's ONNX must match the code that would export it, or an
+    inference-only install (no torch) runs a stale graph. Editing the CRL model's source (or
+    anything it imports, e.g. models/base.py) needs a re-export: ``python -c "from
+    pycrl.runtime import export_onnx; export_onnx('pycrl/assets/default')"``."""
     import shutil
 
-    from pycrl.model_folder import ASSETS
+    from pycrl.model_folder import NAMED_MODELS
 
-    copy = tmp_path / "demo"
-    shutil.copytree(ASSETS / "demo", copy, ignore=shutil.ignore_patterns("openvino"))
-    assert not export_onnx(copy).rebuilt, "pycrl/assets/demo/model.onnx is stale: re-export it (see docstring)"
+    copy = tmp_path / "default"
+    shutil.copytree(NAMED_MODELS["default"], copy, ignore=shutil.ignore_patterns("openvino"))
+    assert not export_onnx(copy).rebuilt, "pycrl/assets/default/model.onnx is stale: re-export it (see docstring)"

@@ -37,20 +37,20 @@ IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 # -- fixtures -----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def demo_folder(tmp_path_factory):
-    """A private copy of the bundled demo, registered as "demo": exports never
+def default_folder(tmp_path_factory):
+    """A private copy of the bundled default model, registered as "default": exports never
     write into the package, and name resolution is still exercised."""
-    folder = tmp_path_factory.mktemp("models") / "demo"
-    shutil.copytree(model_folder.resolve("demo"), folder, ignore=shutil.ignore_patterns("openvino"))
+    folder = tmp_path_factory.mktemp("models") / "default"
+    shutil.copytree(model_folder.resolve("default"), folder, ignore=shutil.ignore_patterns("openvino"))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(model_folder.NAMED_MODELS, "demo", folder)
+        mp.setitem(model_folder.NAMED_MODELS, "default", folder)
         mp.setenv("PYCRL_CACHE_DIR", str(folder.parent / "cache"))
         yield folder
 
 
 @pytest.fixture(scope="module")
-def demo_repo(demo_folder, tmp_path_factory):
-    return export_triton("demo", tmp_path_factory.mktemp("triton") / "repo", max_batch_size=16)
+def default_repo(default_folder, tmp_path_factory):
+    return export_triton("default", tmp_path_factory.mktemp("triton") / "repo", max_batch_size=16)
 
 
 @pytest.fixture(scope="module")
@@ -83,12 +83,12 @@ def pb2():
                                reason="tritonclient[grpc] not installed: configs not parsed with Triton's schema")
 
 
-@pytest.fixture(params=["demo", "small"])
+@pytest.fixture(params=["default", "small"])
 def case(request):
-    """(repository, model folder): the demo on GPU, and the 48 px model on CPU
-    (the latter skips where torch cannot build it; the demo needs no torch)."""
-    if request.param == "demo":
-        return request.getfixturevalue("demo_repo"), request.getfixturevalue("demo_folder")
+    """(repository, model folder): the default model on GPU, and the 48 px model on CPU
+    (the latter skips where torch cannot build it; the default model needs no torch)."""
+    if request.param == "default":
+        return request.getfixturevalue("default_repo"), request.getfixturevalue("default_folder")
     return request.getfixturevalue("small_cpu_repo"), request.getfixturevalue("small_folder")
 
 
@@ -208,8 +208,8 @@ def test_ensemble_parameters_carry_model_json(pb2, case):
     assert json.loads(params["labels"]) == meta["labels"] and params["pycrl_model"] == meta["name"]
 
 
-def test_names_come_from_model_json_made_safe(demo_repo, small_cpu_repo):
-    assert demo_repo.name == "crl-demo"
+def test_names_come_from_model_json_made_safe(default_repo, small_cpu_repo):
+    assert default_repo.name == "crl-faces"
     # "tiny cls/48" names no folder: made safe.
     assert small_cpu_repo.name == "tiny_cls_48"
     assert sorted(p.name for p in small_cpu_repo.root.iterdir()) == [
@@ -290,10 +290,10 @@ def reference(folder, crops):
         det.net.close()
 
 
-def test_dali_pipeline_equals_pycrl_preprocessing(dali, demo_repo, demo_folder, frame):
+def test_dali_pipeline_equals_pycrl_preprocessing(dali, default_repo, default_folder, frame):
     from pycrl.media import load_image
 
-    module = load_pipeline_module(demo_repo)
+    module = load_pipeline_module(default_repo)
     # As served: GPU decode, the model's size and normalisation.
     assert module.DECODE_DEVICE == "mixed" and module.DEVICE_ID == 0
     assert (module.HEIGHT, module.WIDTH) == (128, 128) and module.MAX_BATCH_SIZE == 16
@@ -304,16 +304,16 @@ def test_dali_pipeline_equals_pycrl_preprocessing(dali, demo_repo, demo_folder, 
     got = run_cpu(module, padded(rows))
     assert got.shape == (3, 3, 128, 128) and got.dtype == np.float32
     # Lossless rows against the crops; the JPEG row against pycrl's decode of the same bytes.
-    expected = reference(demo_folder, [crop, flipped, load_image(jpeg.tobytes())])
+    expected = reference(default_folder, [crop, flipped, load_image(jpeg.tobytes())])
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
     assert np.ptp(got[0]) > 1.0  # a real face, not a flat image
 
 
-def test_dali_pipeline_resizes_other_crop_sizes_close_to_pycrl(dali, demo_repo, demo_folder, frame):
-    module = load_pipeline_module(demo_repo)
+def test_dali_pipeline_resizes_other_crop_sizes_close_to_pycrl(dali, default_repo, default_folder, frame):
+    module = load_pipeline_module(default_repo)
     crops = [face_crop(frame, 96), face_crop(frame, 200)]  # up- and downscaled on the way in
     got = run_cpu(module, padded([encode(c) for c in crops]))
-    expected = reference(demo_folder, crops)
+    expected = reference(default_folder, crops)
     grey = np.abs(got - expected) * 0.5 * 255  # std 0.5: back to grey levels
     # Upscaling is the same bilinear filter; shrinking uses DALI's antialiased
     # linear filter against OpenCV's INTER_AREA: close, not identical.
@@ -339,8 +339,8 @@ def test_cpu_variant_autoserialises_and_normalises_with_model_json(dali, small_c
 
 # -- options, TensorRT, errors --------------------------------------------------
 
-def test_tensorrt_config_expects_an_engine_built_on_the_serving_gpu(pb2, demo_folder, tmp_path):
-    repo = export_triton(demo_folder, tmp_path / "repo", backend="tensorrt", max_batch_size=8)
+def test_tensorrt_config_expects_an_engine_built_on_the_serving_gpu(pb2, default_folder, tmp_path):
+    repo = export_triton(default_folder, tmp_path / "repo", backend="tensorrt", max_batch_size=8)
     net = parse(pb2, tmp_path / "repo" / repo.net / "config.pbtxt")
     assert net.platform == "tensorrt_plan" and net.default_model_filename == "model.plan"
     assert pb2.ModelInstanceGroup.Kind.Name(net.instance_group[0].kind) == "KIND_GPU"
@@ -352,32 +352,32 @@ def test_tensorrt_config_expects_an_engine_built_on_the_serving_gpu(pb2, demo_fo
     assert "--maxShapes=image:8x3x128x128" in readme and "model.plan" in repo.summary()
 
 
-def test_readme_explains_serving_and_the_client(demo_repo):
-    text = (demo_repo.root / "README.md").read_text()
+def test_readme_explains_serving_and_the_client(default_repo):
+    text = (default_repo.root / "README.md").read_text()
     for needle in ("docker run --gpus all", "nvcr.io/nvidia/tritonserver", "--model-repository=/models",
-                   "tritonclient.grpc", 'client.infer("crl-demo"', "FaceDetector(size=128, scale=1.3)",
+                   "tritonclient.grpc", 'client.infer("crl-faces"', "FaceDetector(size=128, scale=1.3)",
                    "dali", "onnxruntime", "ensemble", "| output `recon` | FP32 | [3, 128, 128] |"):
         assert needle in text, needle
 
 
-def test_destination_rules(demo_folder, tmp_path):
+def test_destination_rules(default_folder, tmp_path):
     root = tmp_path / "repo"
     (root / "other_model").mkdir(parents=True)
     with pytest.raises(RepositoryExistsError, match="--overwrite") as err:
-        export_triton(demo_folder, root)
+        export_triton(default_folder, root)
     assert isinstance(err.value, FileExistsError)
     assert sorted(p.name for p in root.iterdir()) == ["other_model"]  # nothing written
 
-    export_triton(demo_folder, root, overwrite=True)
-    (root / "crl-demo_net" / "stale.txt").write_text("from an older export")
-    export_triton(demo_folder, root, overwrite=True, device="cpu")
-    assert not (root / "crl-demo_net" / "stale.txt").exists()  # our entries replaced...
+    export_triton(default_folder, root, overwrite=True)
+    (root / "crl-faces_net" / "stale.txt").write_text("from an older export")
+    export_triton(default_folder, root, overwrite=True, device="cpu")
+    assert not (root / "crl-faces_net" / "stale.txt").exists()  # our entries replaced...
     assert (root / "other_model").is_dir()                     # ...others kept
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
 
     (tmp_path / "file").write_text("")
     with pytest.raises(TritonExportError, match="not a folder"):
-        export_triton(demo_folder, tmp_path / "file")
+        export_triton(default_folder, tmp_path / "file")
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -387,9 +387,9 @@ def test_destination_rules(demo_folder, tmp_path):
     ({"max_batch_size": 0}, "max_batch_size"),
     ({"name": "../escape"}, "names folders"),
 ])
-def test_bad_options_raise_before_anything_is_written(demo_folder, tmp_path, kwargs, match):
+def test_bad_options_raise_before_anything_is_written(default_folder, tmp_path, kwargs, match):
     with pytest.raises(TritonExportError, match=match):
-        export_triton(demo_folder, tmp_path / "repo", **kwargs)
+        export_triton(default_folder, tmp_path / "repo", **kwargs)
     assert not (tmp_path / "repo").exists()
 
 
@@ -408,24 +408,24 @@ def test_a_graph_with_a_fixed_batch_is_refused(small_folder, tmp_path):
 
 # -- the command line -----------------------------------------------------------
 
-def test_cli_export_triton(demo_folder, tmp_path, capsys):
+def test_cli_export_triton(default_folder, tmp_path, capsys):
     out = tmp_path / "repo"
-    assert main(["export", "demo", "--format", "triton", "--out", str(out), "--max-batch-size", "4",
+    assert main(["export", "default", "--format", "triton", "--out", str(out), "--max-batch-size", "4",
                  "--triton-device", "cpu"]) == 0
-    assert "crl-demo_preprocess" in capsys.readouterr().out
-    assert (out / "crl-demo_net" / "1" / "model.onnx").is_file()
-    assert "max_batch_size: 4" in (out / "crl-demo_net" / "config.pbtxt").read_text()
-    assert "KIND_CPU" in (out / "crl-demo_preprocess" / "config.pbtxt").read_text()
+    assert "crl-faces_preprocess" in capsys.readouterr().out
+    assert (out / "crl-faces_net" / "1" / "model.onnx").is_file()
+    assert "max_batch_size: 4" in (out / "crl-faces_net" / "config.pbtxt").read_text()
+    assert "KIND_CPU" in (out / "crl-faces_preprocess" / "config.pbtxt").read_text()
 
-    assert main(["export", "demo", "--format", "triton", "--out", str(out)]) == 2
+    assert main(["export", "default", "--format", "triton", "--out", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
-    assert main(["export", "demo", "--format", "triton", "--out", str(out), "--overwrite",
+    assert main(["export", "default", "--format", "triton", "--out", str(out), "--overwrite",
                  "--name", "served"]) == 0
     assert (out / "served" / "config.pbtxt").is_file()
 
-    assert main(["export", "demo", "--format", "triton"]) == 2  # no --out
+    assert main(["export", "default", "--format", "triton"]) == 2  # no --out
     assert "needs --out" in capsys.readouterr().err
-    assert main(["export", str(demo_folder), "--overwrite"]) == 2  # a triton option on the onnx format
+    assert main(["export", str(default_folder), "--overwrite"]) == 2  # a triton option on the onnx format
     assert "--format triton only" in capsys.readouterr().err
     assert main(["export", "nowhere", "--format", "triton", "--out", str(tmp_path / "x")]) == 2
 
@@ -435,7 +435,7 @@ def test_cli_help_teaches_the_triton_format(capsys):
         main(["export", "--help"])
     text = capsys.readouterr().out
     for needle in ("--format {onnx,triton}", "--triton-backend", "NAME_preprocess", "ensemble",
-                   "pycrl export demo --format triton --out triton-repo"):
+                   "pycrl export default --format triton --out triton-repo"):
         assert needle in text, needle
 
 

@@ -6,7 +6,9 @@ graph on OpenVINO or ONNX Runtime, as users run it):
 
 * frame AUC of real faces against each fake family, made from the same held-out faces:
   (a) self-blends, (b) identity swaps between two held-out people, (c) generator-like
-  upsampling artefacts; each real face is drawn ``repeats`` times with its own fake;
+  upsampling artefacts; each real face is drawn ``repeats`` times with its own fake, and
+  every sample, real or fake, goes through upload degradations drawn for it (JPEG, resize,
+  H.264, blur, colour: ``UPLOAD_DEGRADATIONS``), so repeated reals are not copies;
 * video AUC on short H.264 clips made from the held-out photos: a slow camera pan over
   the person, and its fake twin with the face swapped (by another held-out person) in
   every frame, scored end to end (decode, detection, alignment, batched inference).
@@ -27,6 +29,12 @@ import numpy as np
 from train.data.forgeries import FAMILIES
 
 OPERATING_FPRS = (0.01, 0.05)
+# What an upload may have been through before it reaches the detector; milder than the
+# training augmentation (no rotation), drawn per sample from the sample's own seed.
+UPLOAD_DEGRADATIONS = {"flip_prob": 0.5, "rotate_prob": 0.0, "blur_prob": 0.1, "blur_limit": [3, 5],
+                       "brightness_prob": 0.3, "compression_prob": 0.6, "quality_lower": 50,
+                       "quality_upper": 95, "downscale_prob": 0.3, "downscale_range": [0.5, 0.9],
+                       "h264_prob": 0.3, "h264_crf": [20, 32]}
 
 
 def bootstrap_auc(labels, scores, groups: Sequence[str], rounds: int = 1000, seed: int = 0) -> dict:
@@ -50,17 +58,23 @@ def bootstrap_auc(labels, scores, groups: Sequence[str], rounds: int = 1000, see
 
 
 def frame_samples(corpus: Path, split: str, family: str, repeats: int, seed: int):
-    """uint8 crops, labels and people of one family's validation set (reals and their fakes)."""
+    """uint8 crops, labels and people of one family's validation set (reals and their fakes,
+    each through its own draw of the upload degradations)."""
+    from train.data.augment import build_augmentation
     from train.data.face_corpus import FaceCorpusDataset
     from train.data.forgeries import ForgeryDataset
 
+    import torch
+
+    torch.manual_seed(seed)  # samples draw from (seed, epoch, index, torch's initial seed): fix them all
     ds = ForgeryDataset(FaceCorpusDataset(corpus, split, resolution=256, seed=seed), {family: 1.0},
                         repeats=repeats)
     ds.set_epoch(0)
+    degrade = build_augmentation(UPLOAD_DEGRADATIONS, 256)
     images, labels, people = [], [], []
     for i in range(len(ds)):
         r = ds.raw(i)
-        images.append(r["image"])
+        images.append(degrade(image=r["image"], rng=r["rng"])["image"])
         labels.append(r["label"])
         people.append(r["identity"])
     return np.stack(images), np.array(labels), people
@@ -151,16 +165,17 @@ def validate(model: str | Path, corpus: str | Path, split: str = "val", repeats:
     det = pycrl.Detector(model, backend=backend, frames=frames)
     report: dict = {"model": str(model), "split": split, "repeats": repeats, "backend": det.backend,
                     "frame": {}, "video": None}
-    all_y, all_p = [], []
+    all_y, all_p, all_people = [], [], []
     for family in FAMILIES:
         images, y, people = frame_samples(corpus, split, family, repeats, seed)
         p = det.score_batch(images)
         report["frame"][family] = bootstrap_auc(y, p, people, seed=seed)
-        all_y.append(y)
-        all_p.append(p)
+        keep = np.ones(len(y), bool) if not all_y else y == 1  # the reals once, every family's fakes
+        all_y.append(y[keep])
+        all_p.append(p[keep])
+        all_people += [q for q, k in zip(people, keep) if k]
     y, p = np.concatenate(all_y), np.concatenate(all_p)
-    # each family repeats the same reals: thresholds come from one copy of them and every fake
-    report["frame"]["all"] = bootstrap_auc(y, p, [str(i) for i in range(len(y))], seed=seed)
+    report["frame"]["all"] = bootstrap_auc(y, p, all_people, seed=seed)
     eer, thr = eer_threshold(y, p)
     report["operating_points"] = {"eer": {"threshold": thr, "fpr": eer}}
     for fpr in OPERATING_FPRS:

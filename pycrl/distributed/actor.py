@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from pycrl.model_folder import DEFAULT_MODEL
+
 log = logging.getLogger(__name__)
 
 
@@ -27,7 +29,7 @@ class ScoringActor:
     fields cross Ray's Arrow blocks unchanged), in input order.
     """
 
-    def __init__(self, model: Any = "demo", detector_kwargs: dict | None = None,
+    def __init__(self, model: Any = DEFAULT_MODEL, detector_kwargs: dict | None = None,
                  detector_cls: Callable[..., Any] | None = None) -> None:
         if detector_cls is None:
             from pycrl.detector import Detector

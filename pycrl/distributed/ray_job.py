@@ -34,6 +34,7 @@ from typing import Any
 from pycrl.distributed import records, resume, sink
 from pycrl.distributed.inputs import collect_inputs
 from pycrl.distributed.summary import JobSummary, Progress
+from pycrl.model_folder import DEFAULT_MODEL
 
 log = logging.getLogger("pycrl.distributed")
 
@@ -51,7 +52,7 @@ class WorkerDied(RuntimeError):
 def score_with_ray(
     inputs: Iterable[str | os.PathLike] | str | os.PathLike,
     dest: str | os.PathLike,
-    model: str | os.PathLike = "demo",
+    model: str | os.PathLike = DEFAULT_MODEL,
     *,
     address: str | None = None,
     output_format: str = "jsonl",

@@ -33,7 +33,7 @@ from .xception import SeparableConv2d, Xception, XceptionBlock
 class XceptionLite(Backbone):
     """Xception's stage layout (stem, block1..block12, head) at chosen widths
     and depth: CRL's encoder where full Xception (21 M parameters) is too big,
-    e.g. the bundled demo model."""
+    e.g. small test models."""
 
     def __init__(self, in_chans: int = 3, widths: Sequence[int] = (16, 32, 64, 128, 192, 256, 384),
                  middle_reps: int = 1):

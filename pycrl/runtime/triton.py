@@ -1,7 +1,7 @@
 """``export_triton``: a model folder as a Triton Inference Server model repository.
 
     >>> from pycrl.runtime.triton import export_triton
-    >>> repo = export_triton("demo", "triton-repo")      # or a model folder
+    >>> repo = export_triton("default", "triton-repo")      # or a model folder
     >>> repo.name, repo.preprocess, repo.net             # ('crl-demo', 'crl-demo_preprocess', 'crl-demo_net')
 
 writes::
@@ -154,7 +154,7 @@ def export_triton(model: PathLike, out: PathLike, *, name: Optional[str] = None,
                   backend: str = "onnxruntime", device: str = "gpu", max_batch_size: int = 32,
                   max_queue_delay_us: int = 500, instances: int = 1, overwrite: bool = False,
                   opset: int = 17, force: bool = False) -> TritonRepository:
-    """Write a Triton model repository for ``model`` ("demo" or a model folder) at ``out``.
+    """Write a Triton model repository for ``model`` ("default" or a model folder) at ``out``.
 
     ``backend`` "onnxruntime" serves ``model.onnx``; "tensorrt" writes a
     ``tensorrt_plan`` config and leaves ``model.plan`` to be built on the
