@@ -146,3 +146,20 @@ def test_face_corpus_source_through_the_config(tmp_path):
     assert len(built) == 12 and built[7]["image"].shape == (3, 64, 64)
     with pytest.raises(ValueError, match="split"):
         FaceCorpusDataset(root, "test")
+
+
+def test_deepfakebench_reals_with_every_fake_family(synth_task):
+    """The README's recipe on DeepfakeBench data: the real videos of a DeepfakeBench JSON, with
+    fakes of every family made from them (81/68-point landmarks from the layout's landmarks/)."""
+    from train.engine.data import build_dataset
+
+    data = {"resolution": 64, "mean": [0.5] * 3, "std": [0.5] * 3,
+            "train": {"type": "deepfakebench", "json": str(synth_task / "dataset_json" / "Synthetic.json"),
+                      "rgb_dir": str(synth_task), "split": "val", "frame_num": None,
+                      "label_keys": ["Synthetic_real"], "fakes": {"sbi": 1, "swap": 1, "upsample": 1}}}
+    ds = build_dataset(data, "train", train=False, seed=0)
+    n = len(ds) // 2
+    assert n == 60 and ds.labels.tolist() == [0] * n + [1] * n  # 30 real videos of 2 frames
+    assert all(r.landmark_path for r in ds.base.records)
+    families = {family_of(ds.raw(n + i)["video_id"]) for i in range(n)}
+    assert families == {"sbi", "swap", "upsample"}

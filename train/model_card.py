@@ -43,3 +43,31 @@ def record_validation(model: str | Path, report: dict, corpus: str | Path | None
     tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return doc
+
+
+def markdown_tables(doc: dict) -> str:
+    """The model card's training-data and validation tables (the README shows them)."""
+    data, val = doc["training_data"], doc["validation"]
+    lines = ["| source (package, version) | photos | faces | licence |", "|---|---|---|---|"]
+    for name, s in sorted(data["sources"].items()):
+        lines.append(f"| {name} (`{s['package']}` {s['version']}, {s['client']}) | {s['photos']} | {s['faces']} | "
+                     f"{'; '.join(s['licences'])} |")
+    sp = data["splits"]
+    lines += ["", f"{data['faces']} faces of {data['identities']} people: training {sp['train']['faces']} faces / "
+              f"{sp['train']['identities']} people, validation {sp['val']['faces']} faces / "
+              f"{sp['val']['identities']} people (no person in both).", ""]
+    names = {"sbi": "(a) real vs self-blends", "swap": "(b) real vs identity swaps",
+             "upsample": "(c) real vs upsampling artefacts", "all": "all three families pooled"}
+    lines += ["| held-out people, measured through the engine | AUC | 95 % interval (bootstrap over people) | "
+              "samples (real / fake, people) |", "|---|---|---|---|"]
+    for key in ("sbi", "swap", "upsample", "all"):
+        r = val["frame"][key]
+        lines.append(f"| frame AUC, {names[key]} | {r['auc']:.3f} | {r['ci95'][0]:.3f}–{r['ci95'][1]:.3f} | "
+                     f"{r['real']} / {r['fake']}, {r['people']} |")
+    v = val["video"]
+    lines.append(f"| video AUC, H.264 pan clips vs face-swapped twins ({v['frames']} frames each) | {v['auc']:.3f} | "
+                 f"{v['ci95'][0]:.3f}–{v['ci95'][1]:.3f} | {v['real']} / {v['fake']} clips, {v['people']} |")
+    pts = doc["operating_points"]
+    lines += ["", "Thresholds stored in `model.json`: " + ", ".join(f"`{k}` {v:.3f}" for k, v in pts.items())
+              + f" (decision: `{doc['decision_point']}`)."]
+    return "\n".join(lines)
