@@ -6,8 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from train.face_validation import bootstrap_auc, make_clips, validate
-from train.model_card import record_validation
+from train.face_validation import bootstrap_auc, make_clips
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -67,19 +66,28 @@ def test_clips_are_h264_pans_with_a_swapped_twin(corpus, tmp_path):
         assert min(diff) > 0.5  # every frame of the twin is swapped
 
 
-def test_validate_reports_every_family_and_writes_the_model_card(corpus, tmp_path, monkeypatch):
+def test_bundling_validates_records_and_exports(corpus, tmp_path, monkeypatch):
+    """``bundle-model`` (how the default model is made) on a small random CRL: the validation
+    report covers every family and the clips, and lands in model.json with the thresholds and
+    the corpus's sources; the bundle carries its ONNX graph and no per-machine cache."""
     pytest.importorskip("torch")
     monkeypatch.setenv("PYCRL_CACHE_DIR", str(tmp_path / "cache"))
     import torch
 
     from pycrl import weights
     from pycrl.models import create_model
+    from train.__main__ import main
 
     torch.manual_seed(0)
     model = create_model("crl", encoder="lite", lite_widths=(8, 8, 16, 16, 24, 32, 48), full_view="subpixel")
-    weights.save(model.eval(), tmp_path / "m", {"input_size": [3, 64, 64]})
-    report = validate(tmp_path / "m", corpus, "train", repeats=2, clips_dir=tmp_path / "clips", frames=4,
-                      backend="onnxruntime")
+    weights.save(model.eval(), tmp_path / "run" / "model", {"input_size": [3, 64, 64]})
+    out = tmp_path / "bundle"
+    # the fixture's two people are both in its training split; 2 draws, 4 frames per clip: a quick check
+    assert main(["bundle-model", "--model", str(tmp_path / "run" / "model"), "--faces", str(corpus),
+                 "--name", "tiny-faces", "--out", str(out), "--split", "train", "--repeats", "2",
+                 "--frames", "4"]) == 0
+    assert {p.name for p in out.iterdir()} == {"model.json", "model.safetensors", "model.onnx", "model.onnx.json"}
+    report = json.loads((tmp_path / "run" / "validation.json").read_text())
     assert set(report["frame"]) == {"sbi", "swap", "upsample", "all"}
     for fam in ("sbi", "swap", "upsample"):
         r = report["frame"][fam]
@@ -88,13 +96,13 @@ def test_validate_reports_every_family_and_writes_the_model_card(corpus, tmp_pat
     assert report["video"]["clips"] == 6 and report["video"]["unscored"] == 0
     points = report["operating_points"]
     assert set(points) == {"eer", "fpr=0.01", "fpr=0.05"}
-    (corpus / "summary.json").exists()
-    doc = record_validation(tmp_path / "m", report, corpus)
-    stored = json.loads((tmp_path / "m" / "model.json").read_text())
+    stored = json.loads((out / "model.json").read_text())
+    assert stored["name"] == "tiny-faces"
     assert stored["decision_threshold"] == pytest.approx(points["eer"]["threshold"])
     assert set(stored["operating_points"]) == {"eer", "fpr=0.01", "fpr=0.05"}
     assert stored["training_data"]["faces"] == 3 and "fixture" in stored["training_data"]["sources"]
-    assert stored["validation"]["frame"]["swap"]["people"] == 2 and doc == stored
+    assert stored["validation"]["frame"]["swap"] == report["frame"]["swap"]
+    assert main(["bundle-model", "--model", str(out), "--faces", str(corpus), "--name", "x", "--out", str(out)]) == 2
 
 
 def test_frame_samples_are_the_same_in_every_run(corpus):

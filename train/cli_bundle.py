@@ -29,6 +29,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, type=Path, help="destination model folder (replaced)")
     p.add_argument("--name", required=True, help="model name recorded in model.json and in every result")
     p.add_argument("--clips", type=Path, help="keep the validation clips here")
+    p.add_argument("--split", default="val", choices=("val", "train"), help="corpus split validated (default val)")
+    p.add_argument("--repeats", type=int, default=6, help="draws of each face per fake family (default 6)")
+    p.add_argument("--frames", type=int, default=16, help="frames sampled per validation clip (default 16)")
     p.set_defaults(func=run)
 
 
@@ -54,7 +57,8 @@ def run(args) -> int:
     (args.out / JSON_NAME).write_text(json.dumps(doc, indent=2) + "\n")
     export_onnx(args.out)
     with tempfile.TemporaryDirectory() as tmp:
-        report = validate(args.out, args.faces, clips_dir=args.clips or Path(tmp) / "clips")
+        report = validate(args.out, args.faces, args.split, args.repeats, clips_dir=args.clips or Path(tmp) / "clips",
+                          frames=args.frames)
     record_validation(args.out, report, args.faces)
     write_report(report, args.model.parent / "validation.json")
     shutil.rmtree(args.out / "openvino", ignore_errors=True)  # a per-machine cache, rebuilt on load
