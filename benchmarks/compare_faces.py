@@ -33,10 +33,10 @@ VARIANTS = [
     ("Exposing", "exposing_faces.yaml", []),
     ("MASM", "masm_faces.yaml", []),
     ("CAE", "cae_faces.yaml", []),
-    ("CRL 160 px", "crl_faces.yaml", ["data.resolution=160"]),
     ("CRL scratch encoder", "crl_faces.yaml", ["model.encoder=lite", "model.pretrained=false",
                                                "model.frozen_stages=[]"]),
     ("CRL CE only", "crl_faces.yaml", ["loss.recon_weight=0.0", "loss.compact_weight=0.0"]),
+    ("CRL 160 px", "crl_faces.yaml", ["data.resolution=160"]),
 ]
 
 
