@@ -38,7 +38,9 @@ def test_learns_exports_and_evaluates(synth_task, tmp_path, model_name, override
     folder, model, training = fit_synthetic(CONFIG, synth_task, tmp_path / "run", f"model.name={model_name}",
                                             *overrides)
     side = 96 if "data.resolution=96" in overrides else 64
-    val = assert_learned(model, training, cls="CRL", side=side, min_auc=min_frame_auc, max_seconds=120)
+    # 360 steps bound this run, not the clock: the seconds bound only keeps CI's time in check
+    # (110-121 s measured on this 2-core machine, depending on its load)
+    val = assert_learned(model, training, cls="CRL", side=side, min_auc=min_frame_auc, max_seconds=150)
     assert val["video_auc"] >= 0.9, val
     if training["config"]["loss"]["name"] == "crl":
         assert model.pycrl_meta["real_centre"]["initialised"] and model.real_centre.abs().sum() > 0
