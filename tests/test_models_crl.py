@@ -140,3 +140,15 @@ def test_frozen_stages_get_no_gradient_and_the_rest_trains():
 
 def test_lite0_subpixel_onnx_export_matches_torch(tmp_path, monkeypatch):
     assert_export_matches_torch(lite0(full_view="subpixel", channels_last=True), tmp_path, monkeypatch)
+
+
+def test_frozen_stages_follow_each_encoders_own_layout():
+    from pycrl.models.xception import Xception
+
+    m = small(frozen_stages=["stem", "block1"])
+    assert all(not p.requires_grad for p in m.encoder.stem.parameters())
+    assert all(not p.requires_grad for p in m.encoder.blocks[0].parameters())
+    assert all(p.requires_grad for p in m.encoder.blocks[1].parameters())
+    full = Xception()
+    frozen = {id(p) for mod in full.stage_modules("stem") for p in mod.parameters()}
+    assert frozen == {id(p) for n, p in full.named_parameters() if n.startswith(("conv1.", "bn1.", "conv2.", "bn2."))}

@@ -98,36 +98,20 @@ def _pan_frames(photo: np.ndarray, box, n: int, out_side: int) -> list[np.ndarra
     return frames
 
 
-def _encode(frames: list[np.ndarray], path: Path, fps: int = 12, crf: int = 23) -> None:
-    import av
-
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "veryfast"}
-        for f in frames:
-            for pkt in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                out.mux(pkt)
-        for pkt in stream.encode(None):
-            out.mux(pkt)
-
-
 def make_clips(corpus: Path, split: str, out: Path, frames: int = 24, side: int = 384, seed: int = 0) -> list[dict]:
     """One real pan clip per held-out face and its fake twin (face swapped in every frame by
     another held-out person, the same swap settings in each frame); returns clip records."""
-    import dlib
-
     from pycrl.faces import FaceDetector
-    from pycrl.faces.models import find_landmark_model
     from pycrl.media.image import load_image
-    from train.corpus.build import read_manifest
+    from pycrl.media.synthetic import write_video
+    from train.corpus.build import LANDMARKS_68, dlib_model, read_manifest
     from train.data.face_swap import swap_face
 
     rows = read_manifest(corpus, split)
     if len({r["identity"] for r in rows}) < 2:
         raise ValueError("video validation needs held-out faces of at least two people")
-    shape68 = dlib.shape_predictor(str(find_landmark_model().parent / "shape_predictor_68_face_landmarks.dat"))
-    finder = FaceDetector(mode="largest", min_score=0.0)
+    # the swap aligns on the inner 68-point landmarks, as training's swaps do
+    finder = FaceDetector(mode="largest", min_score=0.0, landmark_model=dlib_model(LANDMARKS_68))
     out.mkdir(parents=True, exist_ok=True)
     clips = []
     for k, row in enumerate(rows):
@@ -143,14 +127,13 @@ def make_clips(corpus: Path, split: str, out: Path, frames: int = 24, side: int 
             if not boxes:
                 swapped.append(f)  # no face to swap in this frame: it stays real, as a missed swap would
                 continue
-            x0, y0, x1, y1 = (int(round(v)) for v in boxes[0].box)
-            lm = np.array([(p.x, p.y) for p in shape68(f, dlib.rectangle(x0, y0, x1 - 1, y1 - 1)).parts()], float)
-            fake, _ = swap_face(f, lm, d_img, d_lm, np.random.default_rng([seed, k]))
+            fake, _ = swap_face(f, finder.landmarks(f, boxes[0]), d_img, d_lm, np.random.default_rng([seed, k]))
             swapped.append(fake)
         stem = Path(row["crop"]).stem
         for label, clip in ((0, pan), (1, swapped)):
             path = out / f"{stem}_{'real' if label == 0 else 'swap'}.mp4"
-            _encode(clip, path)
+            write_video(path, clip, width=side, height=side, rate=12, codec="libx264",
+                        options={"crf": "23", "preset": "veryfast"})
             clips.append({"path": str(path), "label": label, "identity": row["identity"]})
     return clips
 

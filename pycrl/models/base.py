@@ -29,6 +29,10 @@ class Backbone(nn.Module):
     def run_stage(self, name: str, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def stage_modules(self, name: str) -> List[nn.Module]:
+        """The modules holding stage ``name``'s parameters (to freeze a stage, for example)."""
+        raise NotImplementedError(f"{type(self).__name__} does not list the modules of its stages")
+
     @property
     def stage_names(self) -> List[str]:
         return [f.name for f in self.feature_info]

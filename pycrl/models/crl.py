@@ -16,7 +16,7 @@ Differences from RECCE:
 
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Dict, List, Sequence
 
 import torch
 import torch.nn as nn
@@ -60,6 +60,11 @@ class XceptionLite(Backbone):
         if name == "head":
             return self.head(x)
         return self.blocks[int(name[len("block"):]) - 1](x)
+
+    def stage_modules(self, name: str) -> List[nn.Module]:
+        if name in ("stem", "head"):
+            return [getattr(self, name)]
+        return [self.blocks[int(name[len("block"):]) - 1]]
 
 
 def diff_map_torch(x: torch.Tensor, views: Sequence[torch.Tensor], weights: Sequence[float],
@@ -245,9 +250,9 @@ class CRL(Detector):
         if unknown:
             raise ValueError(f"frozen_stages: unknown stages {unknown}; stages: {self.encoder.stage_names}")
         self.frozen_stages = tuple(frozen_stages)
-        for name, p in self.encoder.named_parameters():
-            if any(_in_stage(self.encoder, name, st) for st in self.frozen_stages):
-                p.requires_grad_(False)
+        for stage in self.frozen_stages:
+            for module in self.encoder.stage_modules(stage):
+                module.requires_grad_(False)
         if channels_last:
             self.to(memory_format=torch.channels_last)
 
@@ -290,19 +295,3 @@ class CRL(Detector):
         return {"cls": cls, "prob": self.probability(cls), "feat": feat, "recon": views[2],
                 "recon_views": views, "metric_feats": [emb4, out_d2, out_d4], "diff_map": diff}
 
-
-def _in_stage(encoder, param_name: str, stage: str) -> bool:
-    """Whether a parameter belongs to a stage (EfficientNet and Xception layouts)."""
-    if hasattr(encoder, "stage_ends"):  # EfficientNet: stem/head modules, blocks by index
-        if stage == "stem":
-            return param_name.startswith(("_conv_stem.", "_bn0."))
-        if stage == "head":
-            return param_name.startswith(("_conv_head.", "_bn1."))
-        if not param_name.startswith("_blocks."):
-            return False
-        si = int(stage[len("stage"):]) - 1
-        first = 0 if si == 0 else encoder.stage_ends[si - 1] + 1
-        return first <= int(param_name.split(".")[1]) <= encoder.stage_ends[si]
-    if stage.startswith("block"):
-        return param_name.startswith(f"blocks.{int(stage[len('block'):]) - 1}.")
-    return param_name.startswith(f"{stage}.")

@@ -211,11 +211,18 @@ class EfficientNet(Backbone):
             return self.act(self._bn0(self._conv_stem(x)))
         if name == "head":
             return self.act(self._bn1(self._conv_head(x)))
-        si = int(name[len("stage"):]) - 1
-        first = 0 if si == 0 else self.stage_ends[si - 1] + 1
-        for blk in self._blocks[first:self.stage_ends[si] + 1]:
+        for blk in self.stage_modules(name):
             x = blk(x)
         return x
+
+    def stage_modules(self, name: str) -> List[nn.Module]:
+        if name == "stem":
+            return [self._conv_stem, self._bn0]
+        if name == "head":
+            return [self._conv_head, self._bn1]
+        si = int(name[len("stage"):]) - 1
+        first = 0 if si == 0 else self.stage_ends[si - 1] + 1
+        return list(self._blocks[first:self.stage_ends[si] + 1])
 
     def forward_head(self, feat: torch.Tensor) -> torch.Tensor:
         if self._fc is None:

@@ -10,6 +10,8 @@ as data; pycrl keeps timm's names.
 
 from __future__ import annotations
 
+from typing import List
+
 import torch
 import torch.nn as nn
 
@@ -118,6 +120,13 @@ class Xception(Backbone):
             x = self.relu(self.bn3(self.conv3(x)))
             return self.relu(self.bn4(self.conv4(x)))
         return getattr(self, name)(x)
+
+    def stage_modules(self, name: str) -> List[nn.Module]:
+        if name == "stem":
+            return [self.conv1, self.bn1, self.conv2, self.bn2]
+        if name == "head":
+            return [self.conv3, self.bn3, self.conv4, self.bn4]
+        return [getattr(self, name)]
 
     def forward_head(self, feat: torch.Tensor) -> torch.Tensor:
         """ImageNet logits from the ``head`` stage output (needs ``num_classes``)."""

@@ -66,16 +66,15 @@ class _Face:
         return f"{self.photo.source.name}__{Path(self.photo.member).stem}__{self.index}"
 
 
-def _models():
-    import dlib
-
+def dlib_model(name: str) -> Path:
+    """A model file of ``face-recognition-models``: the 68-point, CNN and descriptor models sit
+    beside the 5-point one the inference pipeline uses."""
     from pycrl.faces.models import find_landmark_model
 
-    # the 68-point, CNN and descriptor models sit beside the 5-point one in face-recognition-models
-    root = find_landmark_model().parent
-    return (dlib.shape_predictor(str(root / "shape_predictor_68_face_landmarks.dat")),
-            dlib.face_recognition_model_v1(str(root / "dlib_face_recognition_resnet_model_v1.dat")),
-            dlib.cnn_face_detection_model_v1(str(root / "mmod_human_face_detector.dat")))
+    return find_landmark_model().parent / name
+
+
+LANDMARKS_68 = "shape_predictor_68_face_landmarks.dat"
 
 
 def confirmed_by_cnn(cnn, image: np.ndarray, box, side: int = 120) -> bool:
@@ -101,26 +100,23 @@ def confirmed_by_cnn(cnn, image: np.ndarray, box, side: int = 120) -> bool:
     return False
 
 
-def read_photo(path: Path) -> np.ndarray:
-    from pycrl.media.image import load_image
-
-    return load_image(path)
-
-
 def detect_faces(photos: Iterable[Photo], settings: BuildSettings, progress: bool = True) -> list[_Face]:
     import dlib
     from tqdm import tqdm
 
     from pycrl.faces import FaceDetector
+    from pycrl.media.image import load_image
 
     detector = FaceDetector(mode="all", max_side=settings.max_side, upsample=1, min_score=settings.min_score,
                             size=settings.size, scale=settings.scale, coarse_first=False)
-    shape68, recogniser, cnn = _models()
+    marker68 = FaceDetector(landmark_model=dlib_model(LANDMARKS_68))
+    recogniser = dlib.face_recognition_model_v1(str(dlib_model("dlib_face_recognition_resnet_model_v1.dat")))
+    cnn = dlib.cnn_face_detection_model_v1(str(dlib_model("mmod_human_face_detector.dat")))
     faces: list[_Face] = []
     photos = list(photos)
     for photo in tqdm(photos, desc="faces", unit="photo", disable=not progress):
-        image = read_photo(photo.path)
-        photo_sha = sha256(photo.path.read_bytes())
+        data = photo.path.read_bytes()
+        image, photo_sha = load_image(data), sha256(data)
         boxes = [b for b in detector.detect(image) if min(b.box[2] - b.box[0], b.box[3] - b.box[1]) >= settings.min_face]
         if settings.verify:
             boxes = [b for b in boxes if confirmed_by_cnn(cnn, image, b.box)]
@@ -128,10 +124,9 @@ def detect_faces(photos: Iterable[Photo], settings: BuildSettings, progress: boo
         boxes.sort(key=lambda b: (round(float(b.box[1]) / 50), float(b.box[0])))
         for k, box in enumerate(boxes):
             face = detector.align(image, box)
+            in_crop = marker68.landmarks(image, box) @ face.matrix[:, :2].T + face.matrix[:, 2]
             x0, y0, x1, y1 = (int(round(v)) for v in box.box)
             rect = dlib.rectangle(x0, y0, x1 - 1, y1 - 1)
-            marks = np.array([(p.x, p.y) for p in shape68(image, rect).parts()], dtype=np.float64)
-            in_crop = marks @ face.matrix[:, :2].T + face.matrix[:, 2]
             five = dlib.full_object_detection(rect, [dlib.point(int(round(x)), int(round(y)))
                                                      for x, y in face.landmarks])
             desc = np.array(recogniser.compute_face_descriptor(image, five, 1), dtype=np.float64)
@@ -167,7 +162,7 @@ def group_identities(descriptors: np.ndarray, photo_ids: Sequence[str], threshol
 
 def assign_splits(identities: dict[str, str], val_fraction: float) -> dict[str, str]:
     """``identity -> "train" | "val"``: within each source, identities in the order of a hash of
-    their id, every ``1/val_fraction``-th to validation. A source with one identity trains."""
+    their id, the first ``round(n * val_fraction)`` to validation. A source with one identity trains."""
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     by_source: dict[str, list[str]] = {}
@@ -177,9 +172,8 @@ def assign_splits(identities: dict[str, str], val_fraction: float) -> dict[str, 
     for idents in by_source.values():
         idents.sort(key=lambda s: hashlib.sha256(s.encode()).hexdigest())
         n_val = int(round(len(idents) * val_fraction)) if len(idents) > 1 else 0
-        val = set(idents[:n_val]) if n_val else set()
-        for ident in idents:
-            split[ident] = "val" if ident in val else "train"
+        for i, ident in enumerate(idents):
+            split[ident] = "val" if i < n_val else "train"
     return split
 
 
