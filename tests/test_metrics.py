@@ -36,7 +36,8 @@ def test_eer_point_and_threshold():
     # at threshold 0.4: FPR = 1/2 (0.4 real), FNR = 1/2 (0.35 fake missed): they meet
     eer, thr = eer_threshold(Y, P)
     assert eer == pytest.approx(0.5)
-    assert thr == pytest.approx(0.4)
+    # halfway down to the next score: 0.4 is called fake, 0.35 real, and no frame sits on it
+    assert thr == pytest.approx(0.375)
 
 
 def test_eer_of_perfect_separation_is_zero():
@@ -46,11 +47,12 @@ def test_eer_of_perfect_separation_is_zero():
 
 
 def test_threshold_for_target_fpr():
-    # no false positive allowed: only 0.8 may be called fake
-    assert threshold_at_fpr(Y, P, 0.0) == pytest.approx(0.8)
+    # no false positive allowed: only 0.8 may be called fake (halfway to the next score, 0.4)
+    assert threshold_at_fpr(Y, P, 0.0) == pytest.approx(0.6)
     # half the reals may be flagged: everything down to 0.35 is called fake (FPR 1/2, TPR 1)
-    assert threshold_at_fpr(Y, P, 0.5) == pytest.approx(0.35)
-    assert threshold_at_fpr(Y, P, 1.0) == pytest.approx(0.1)
+    assert threshold_at_fpr(Y, P, 0.5) == pytest.approx(0.225)
+    # everything flagged: just below the lowest score
+    assert 0.099 < threshold_at_fpr(Y, P, 1.0) < 0.1
     with pytest.raises(ValueError):
         threshold_at_fpr(Y, P, 1.5)
 
@@ -67,6 +69,18 @@ def test_threshold_for_fpr_honours_the_budget():
         t = threshold_at_fpr(y, p, target)
         assert fpr(t) <= target
         assert fpr(p[p < t].max()) > target  # the next lower score would break the budget
+        assert not np.any(p == t)  # no frame sits on the threshold: > and >= decide alike
+
+
+def test_decisions_survive_last_bit_noise():
+    # a reloaded model or another backend moves scores by ~1e-7: accuracy at the chosen
+    # threshold must not change with it
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    p = np.clip(rng.normal(0.4 + 0.2 * y, 0.15), 0, 1).astype(np.float32)
+    noisy = p + rng.uniform(-1e-7, 1e-7, p.size).astype(np.float32)
+    for t in (eer_threshold(y, p)[1], threshold_at_fpr(y, p, 0.05)):
+        assert accuracy(y, p, t) == accuracy(y, noisy, t)
 
 
 def test_video_auc_averages_frames_per_video():

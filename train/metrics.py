@@ -15,6 +15,7 @@ nan with a :class:`MetricWarning`, never an exception.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from pathlib import PurePosixPath
@@ -69,7 +70,7 @@ def eer_threshold(labels, probs) -> tuple[float, float]:
     # every ROC point, not sklearn's thinned curve: the balance point can sit on a straight stretch
     fpr, tpr, thr = roc_curve(y, p, drop_intermediate=False)
     i = int(np.nanargmin(np.abs((1.0 - tpr) - fpr)))
-    return float(fpr[i]), float(thr[i])
+    return float(fpr[i]), _between_scores(p, float(thr[i]))
 
 
 def equal_error_rate(labels, probs) -> float:
@@ -89,7 +90,20 @@ def threshold_at_fpr(labels, probs, target_fpr: float) -> float:
         return float("nan")
     fpr, _, thr = roc_curve(y, p, drop_intermediate=False)
     ok = np.flatnonzero(fpr <= target_fpr + 1e-12)
-    return float(thr[ok[-1]])  # fpr grows as the threshold falls; ok[0] is the inf threshold
+    return _between_scores(p, float(thr[ok[-1]]))  # fpr grows as the threshold falls; ok[0] is inf
+
+
+def _between_scores(p: np.ndarray, thr: float) -> float:
+    """Move a ROC threshold (a sample's own score) halfway down to the next lower score.
+
+    The operating point is the same, but no sample sits on the threshold, so ``>`` and ``>=``
+    agree and a re-run whose scores differ in the last float bits (another backend, a reloaded
+    model) makes the same decisions.
+    """
+    if not math.isfinite(thr):
+        return thr
+    lower = p[p < thr]
+    return float((thr + lower.max()) / 2) if lower.size else float(thr - 1e-6 * max(1.0, abs(thr)))
 
 
 def video_scores(labels, probs, video_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
