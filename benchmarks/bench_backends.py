@@ -17,7 +17,8 @@ import torch
 
 from pycrl import weights
 from pycrl.models import create_model
-from pycrl.runtime import BackendUnavailable, export_onnx, open_backend
+from pycrl.export import export_onnx
+from pycrl.runtime import BackendUnavailable, open_backend
 from test_runtime_common import calibrate_batchnorm
 
 BATCH = int(os.environ.get("PYCRL_BENCH_BATCH", "32"))

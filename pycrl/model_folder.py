@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from pycrl.errors import ModelFolderError
+
 ASSETS = Path(__file__).resolve().parent / "assets"
 JSON_NAME = "model.json"
 FORMAT = "pycrl-model"
@@ -16,10 +18,6 @@ FORMAT_VERSION = 1
 #: The bundled model ``pycrl score`` and ``pycrl.Detector()`` use unless told otherwise.
 DEFAULT_MODEL = "default"
 NAMED_MODELS = {DEFAULT_MODEL: ASSETS / "default"}
-
-
-class ModelFolderError(ValueError):
-    """A model folder is missing, malformed or unusable."""
 
 
 def resolve(model: str | Path) -> Path:

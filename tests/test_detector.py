@@ -20,7 +20,7 @@ def model_dir(tmp_path_factory):
     """A small CRL folder with its ONNX export, as training would leave it."""
     from pycrl import weights
     from pycrl.models import create_model
-    from pycrl.runtime import export_onnx
+    from pycrl.export import export_onnx
 
     torch.manual_seed(0)
     m = create_model("crl", encoder="lite", lite_widths=(8, 16, 16, 32, 48, 64, 96)).train()

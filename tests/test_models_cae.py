@@ -113,7 +113,7 @@ def model_folder(tmp_path, monkeypatch):
 
 def test_export_drops_the_decoder(model_folder):
     onnx = pytest.importorskip("onnx")
-    from pycrl.runtime import export_onnx
+    from pycrl.export import export_onnx
 
     m, folder = model_folder
     proto = onnx.load(str(export_onnx(folder).path))
@@ -132,7 +132,8 @@ def test_export_drops_the_decoder(model_folder):
 def test_onnx_matches_torch_and_serves_through_the_detector(model_folder):
     pytest.importorskip("onnxruntime")
     import pycrl
-    from pycrl.runtime import export_onnx, open_backend
+    from pycrl.export import export_onnx
+    from pycrl.runtime import open_backend
 
     m, folder = model_folder
     x = torch.rand(3, 3, 64, 64) * 2 - 1

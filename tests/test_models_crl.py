@@ -67,7 +67,8 @@ def assert_export_matches_torch(m, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     monkeypatch.setenv("PYCRL_CACHE_DIR", str(tmp_path / "cache"))
     from pycrl import weights
-    from pycrl.runtime import export_onnx, open_backend
+    from pycrl.export import export_onnx
+    from pycrl.runtime import open_backend
 
     m.train()
     with torch.no_grad():  # realistic BatchNorm statistics, so outputs depend on the input

@@ -293,7 +293,7 @@ def test_onnx_export_serves_the_global_head(tmp_path, monkeypatch):
     monkeypatch.setenv("PYCRL_CACHE_DIR", str(tmp_path / "cache"))
     import pycrl
     from pycrl import weights
-    from pycrl.runtime import export_onnx
+    from pycrl.export import export_onnx
 
     m = lively(small())
     folder = tmp_path / "exposing"

@@ -327,7 +327,8 @@ def test_onnx_export_matches_torch_and_is_served_by_the_detector(tmp_path, monke
     pytest.importorskip("onnx", reason="package onnx not installed: export untested")
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
     import pycrl
-    from pycrl.runtime import export_onnx, open_backend
+    from pycrl.export import export_onnx
+    from pycrl.runtime import open_backend
 
     monkeypatch.setenv("PYCRL_CACHE_DIR", str(tmp_path / "cache"))
     model = lite if which == "lite" else vit_masm()

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pycrl.models import create_model
-from pycrl.runtime.inference_outputs import inference_outputs
+from pycrl.export.inference_outputs import inference_outputs
 from test_models_common import _one_thread  # noqa: F401  (autouse fixture)
 
 onnx = pytest.importorskip("onnx", reason="package onnx not installed: ONNX export untested")

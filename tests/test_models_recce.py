@@ -10,7 +10,7 @@ from test_models_common import _one_thread  # noqa: F401  (autouse fixture)
 
 
 def looped_graph_reasoning(gr: GraphReasoning, va, vb, vc):
-    """Reference: METHODS.md §2.3 read literally, one coarse location at a time.
+    """Reference: docs/methods.md §2.3 read literally, one coarse location at a time.
 
     For location (i, j) the children are the r x r patch of the finer map at
     rows i*r..i*r+r-1, cols j*r..j*r+r-1 (row-major), embedded by the

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from pycrl import weights
-from pycrl.runtime import AUTO_ORDER, Backend, BackendUnavailable, export_onnx, open_backend
+from pycrl.export import export_onnx
+from pycrl.runtime import AUTO_ORDER, Backend, BackendUnavailable, open_backend
 from test_runtime_common import (SIZE, assert_outputs_close, batch, one_torch_thread,  # noqa: F401
                                  private_cache, saved_detector)
 

@@ -25,9 +25,9 @@ import pytest
 from pycrl import model_folder
 from pycrl.cli import main
 from pycrl.model_folder import ModelFolderError
-from pycrl.runtime.triton import RepositoryExistsError, TritonExportError, export_triton
-from pycrl.runtime.triton_config import onnx_signature
-from pycrl.runtime.triton_pbtxt import quote
+from pycrl.export.triton import RepositoryExistsError, TritonExportError, export_triton
+from pycrl.export.triton.config import onnx_signature
+from pycrl.export.triton.pbtxt import quote
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed: graphs cannot be read")
 
@@ -60,7 +60,7 @@ def small_folder(tmp_path_factory):
     torch = pytest.importorskip("torch", reason="torch not installed: the second model cannot be built")
     from pycrl import weights
     from pycrl.models import create_model
-    from pycrl.runtime import export_onnx
+    from pycrl.export import export_onnx
 
     torch.manual_seed(0)
     model = create_model("classifier", backbone="tiny", backbone_cfg={"widths": [4, 8]}).eval()
@@ -399,7 +399,7 @@ def test_unknown_model(tmp_path):
 
 
 def test_a_graph_with_a_fixed_batch_is_refused(small_folder, tmp_path):
-    from pycrl.runtime import export_onnx
+    from pycrl.export import export_onnx
 
     fixed = export_onnx(small_folder, tmp_path / "fixed.onnx", batch_dynamic=False)
     with pytest.raises(TritonExportError, match="fixed batch of 1"):

@@ -39,7 +39,7 @@ def run(args) -> int:
     import tempfile
 
     from pycrl.model_folder import JSON_NAME
-    from pycrl.runtime import export_onnx
+    from pycrl.export import export_onnx
     from train.face_validation import validate, write_report
     from train.model_card import record_validation
 

@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from pycrl.fileio import atomic_write_json
 from pycrl.model_folder import JSON_NAME, read_json
 
 DECISION_POINT = "eer"
@@ -38,10 +39,7 @@ def record_validation(model: str | Path, report: dict, corpus: str | Path | None
                                                  "operating_points_note") if k in report}
     if corpus is not None:
         doc["training_data"] = corpus_record(corpus)
-    path = folder / JSON_NAME
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_json(folder / JSON_NAME, doc)
     return doc
 
 

@@ -17,29 +17,11 @@ when a job starts; this package itself imports without it.
 
 from __future__ import annotations
 
+from pycrl.distributed.ray_job import RayUnavailable, WorkerDied, score_with_ray
+from pycrl.distributed.resume import read_records
+from pycrl.distributed.sink import DestinationBusy
+from pycrl.distributed.summary import JobSummary
+from pycrl.media.inputs import collect_inputs
+
 __all__ = ["DestinationBusy", "JobSummary", "RayUnavailable", "WorkerDied", "collect_inputs", "read_records",
            "score_with_ray"]
-
-
-def __getattr__(name):  # lazy, so that `import pycrl.distributed` never imports ray or pyarrow
-    if name in ("score_with_ray", "RayUnavailable", "WorkerDied"):
-        from pycrl.distributed import ray_job
-
-        return getattr(ray_job, name)
-    if name == "read_records":
-        from pycrl.distributed.resume import read_records
-
-        return read_records
-    if name == "collect_inputs":
-        from pycrl.distributed.inputs import collect_inputs
-
-        return collect_inputs
-    if name == "JobSummary":
-        from pycrl.distributed.summary import JobSummary
-
-        return JobSummary
-    if name == "DestinationBusy":
-        from pycrl.distributed.sink import DestinationBusy
-
-        return DestinationBusy
-    raise AttributeError(f"module 'pycrl.distributed' has no attribute {name!r}")

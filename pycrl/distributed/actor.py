@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from pycrl.detector import Detector
 from pycrl.model_folder import DEFAULT_MODEL
+from pycrl.results import Result
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +33,7 @@ class ScoringActor:
 
     def __init__(self, model: Any = DEFAULT_MODEL, detector_kwargs: dict | None = None,
                  detector_cls: Callable[..., Any] | None = None) -> None:
-        if detector_cls is None:
-            from pycrl.detector import Detector
-
-            detector_cls = Detector
-        self.detector = detector_cls(model, **(detector_kwargs or {}))
+        self.detector = (detector_cls or Detector)(model, **(detector_kwargs or {}))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         paths = [str(p) for p in batch["path"]]
@@ -55,8 +53,6 @@ def score_paths(detector, paths: list[str]) -> list:
     raise anyway (a bug, a backend failure), the batch is scored again input by
     input so that only the inputs that really fail get error records.
     """
-    from pycrl.results import Result
-
     try:
         results = list(detector.score_videos(paths))
         if [r.source for r in results] == paths:

@@ -32,9 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from pycrl.distributed import records, resume, sink
-from pycrl.distributed.inputs import collect_inputs
+from pycrl.distributed.actor import ScoringActor
 from pycrl.distributed.summary import JobSummary, Progress
-from pycrl.model_folder import DEFAULT_MODEL
+from pycrl.media.inputs import collect_inputs
+from pycrl.model_folder import DEFAULT_MODEL, resolve
+from pycrl.options import ScoringOptions
+from pycrl.results import Result
 
 log = logging.getLogger("pycrl.distributed")
 
@@ -93,11 +96,13 @@ def score_with_ray(
         job loses at most this much finished work.
     detector_cls: builds each actor's detector as
         ``detector_cls(model, **detector_kwargs)`` (default `pycrl.Detector`).
-    detector_kwargs: `pycrl.Detector` options (frames, backend, device, ...).
+    detector_kwargs: scoring options (`pycrl.options.ScoringOptions` fields: frames, backend,
+        device, ...), checked here before any actor starts.
 
     Returns a `JobSummary` (also written to ``dest/summary.json``).
     """
     records.check_format(output_format)
+    ScoringOptions.from_kwargs(**detector_kwargs)  # an invalid option fails here, not in every actor
     if inputs_per_batch < 1 or num_actors is not None and num_actors < 1:
         raise ValueError("inputs_per_batch and num_actors must be >= 1")
     if max_restarts < 0 or max_task_retries < 0:
@@ -114,8 +119,6 @@ def score_with_ray(
         raise ValueError("no inputs: " + (", ".join(map(repr, unmatched)) or "none given"))
     if detector_cls is None and not str(address or "").startswith("ray://"):
         # Fail here, not in every actor; a Ray Client's files may differ from the cluster's, so no check there.
-        from pycrl.model_folder import resolve
-
         resolve(os.fspath(model))  # ModelFolderError (a ValueError) naming the model
     dest = Path(dest)
     if dest.exists() and not dest.is_dir():
@@ -161,8 +164,6 @@ class _Job:
         self.model_fields: dict = {}  # model/backend/threshold, copied into records made on the driver
 
     def run(self, pending: list[str], inputs_per_batch: int, writer: sink.PartWriter, bar: Progress) -> None:
-        from pycrl.results import Result
-
         log.info("scoring %d inputs (%d skipped: already in %s) on %d actors (%s each)", len(pending),
                  self.summary.skipped, self.summary.dest, self.actors, self.resources)
         try:
@@ -182,8 +183,6 @@ class _Job:
 
     def _stream(self, paths: list[str], inputs_per_batch: int, writer: sink.PartWriter, bar: Progress) -> list[str]:
         """One pass of the Ray Data pipeline over ``paths``; returns those that got no record."""
-        from pycrl.distributed.actor import ScoringActor
-
         ray = self.ray
         wanted = set(paths)
         # One block per batch, so that a task (the unit Ray retries or drops) is one batch.

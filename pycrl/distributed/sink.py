@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 from pycrl.distributed import records
+from pycrl.fileio import atomic_path, atomic_write_json
 
 LOCK_NAME = ".pycrl-ray.lock"
 
@@ -76,18 +77,14 @@ class PartWriter:
         if not self._buffer:
             return
         name = f"{records.PART_PREFIX}{self.run_id}-{self.parts_written:06d}{records.SUFFIXES[self.format]}"
-        tmp = self.dest / f"{records.TMP_PREFIX}{name}{records.TMP_SUFFIX}"
-        with open(tmp, "wb") as f:
+        tmp = self.dest / f"{records.TMP_PREFIX}{name}{records.TMP_SUFFIX}"  # resume clears leftovers
+        with atomic_path(self.dest / name, tmp=tmp, durable=True) as part:
             if self.format == "jsonl":
-                f.write(("\n".join(self._buffer) + "\n").encode("utf-8"))
+                part.write_bytes(("\n".join(self._buffer) + "\n").encode("utf-8"))
             else:
-                import pyarrow.parquet as pq
+                import pyarrow.parquet as pq  # Ray's dependency, only for parquet parts
 
-                pq.write_table(records.to_table([json.loads(r) for r in self._buffer]), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.dest / name)
-        _fsync_dir(self.dest)  # make the rename itself durable
+                pq.write_table(records.to_table([json.loads(r) for r in self._buffer]), str(part))
         self.parts_written += 1
         self._buffer.clear()
 
@@ -96,19 +93,4 @@ class PartWriter:
 
 
 def write_json_atomically(path: Path, obj) -> None:
-    tmp = path.with_name(records.TMP_PREFIX + path.name + records.TMP_SUFFIX)
-    tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some filesystems refuse fsync on directories; the rename is still atomic
-        pass
-    finally:
-        os.close(fd)
+    atomic_write_json(path, obj, tmp=path.with_name(records.TMP_PREFIX + path.name + records.TMP_SUFFIX))

@@ -1,4 +1,4 @@
-"""The CAE loss (Yan, Li, Lu, arXiv 2211.13424; METHODS.md §6):
+"""The CAE loss (Yan, Li, Lu, arXiv 2211.13424; docs/methods.md §6):
 
     L = CE(cls, y) + lambda * mean (x_hat - x)^2        (``recon_loss="l1"``: mean |x_hat - x|)
 

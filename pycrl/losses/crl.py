@@ -1,4 +1,4 @@
-"""CRL's loss (METHODS §1.3, inferred from RECCE; every choice is a flag):
+"""CRL's loss (docs/methods.md §1.3, inferred from RECCE; every choice is a flag):
 
   L = CE + lambda_1 * L_mvr + lambda_2 * L_comp
 

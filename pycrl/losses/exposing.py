@@ -1,4 +1,4 @@
-"""Exposing the Deception's losses (METHODS §4.2, as the authors' ``mi_loss`` computes them).
+"""Exposing the Deception's losses (docs/methods.md §4.2, as the authors' ``mi_loss`` computes them).
 
 With z-head logits ``cls``, all-features logits ``cls_all`` = p(y|F) and leave-one-out
 logits ``cls_local[:, i]`` = p(y|f_-i) (pycrl/models/exposing.py), temperature T and

@@ -1,4 +1,4 @@
-"""MASM's loss (METHODS §5.4, inferred; Effort's regularisers with K groups):
+"""MASM's loss (docs/methods.md §5.4, inferred; Effort's regularisers with K groups):
 
   L = CE + alpha * L_orth + beta * L_spec
 

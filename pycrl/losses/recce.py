@@ -1,6 +1,6 @@
 """RECCE's losses (Cao et al., CVPR 2022) and plain cross-entropy.
 
-Recipes (METHODS §2.4, §2.6):
+Recipes (docs/methods.md §2.4, §2.6):
   paper          flooded BCE/CE (b = 0.04) + 0.1 * reconstruction L1 on reals
                  + 0.1 * margin metric loss summed over the 3 metric layers;
   deepfakebench  cross-entropy only: DeepfakeBench computes the other terms but never adds them.

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from pycrl.errors import PycrlError
+
 __all__ = [
     "MediaError",
     "MediaNotFoundError",
@@ -32,7 +34,7 @@ def describe_source(source) -> str:
     return f"<{type(source).__name__}>"
 
 
-class MediaError(Exception):
+class MediaError(PycrlError):
     """Base class: the item could not be turned into RGB frames."""
 
     def __init__(self, source, reason: str):

@@ -1,5 +1,5 @@
 """CAE: joint unsupervised reconstruction and supervised classification
-(Yan, Li, Lu, arXiv 2211.13424; METHODS.md §6). No code is public; the
+(Yan, Li, Lu, arXiv 2211.13424; docs/methods.md §6). No code is public; the
 structure follows the abstract and a third-party summary, and every
 unstated choice is a constructor argument (stated in train/configs/cae.yaml).
 

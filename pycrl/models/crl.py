@@ -1,5 +1,5 @@
 """CRL, Compact Reconstruction Learning (Han et al., JISA 2025), built as an
-extension of RECCE (METHODS.md §1.3; CRL's own code is not public, so every
+extension of RECCE (docs/methods.md §1.3; CRL's own code is not public, so every
 inferred choice is a constructor flag, stated in train/configs/crl.yaml).
 
 Differences from RECCE:

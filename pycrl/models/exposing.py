@@ -1,4 +1,4 @@
-"""Exposing the Deception (Ba, Liu et al., AAAI 2024; METHODS.md §4).
+"""Exposing the Deception (Ba, Liu et al., AAAI 2024; docs/methods.md §4).
 
 n Local Information Blocks (LIBs), each a full backbone that sees the whole face,
 give pooled features f_1..f_n, concatenated into F (B, n*d). A fusion bottleneck

@@ -1,5 +1,5 @@
 """Selective layer masking from gradient bias-variance statistics (MASM/FMSD,
-METHODS §5.2, proposed in §5.4).
+docs/methods.md §5.2, proposed in §5.4).
 
 For every element of a layer's trainable tensors the mask keeps exponential
 moving averages of the gradient (m) and of its square (v), bias-corrected as

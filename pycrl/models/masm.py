@@ -1,5 +1,5 @@
 """MASM / FMSD: multi-artifact subspace fine-tuning with selective layer masking
-(Zhang et al., arXiv 2601.01041; METHODS §5). No code is public: this follows
+(Zhang et al., arXiv 2601.01041; docs/methods.md §5). No code is public: this follows
 the design of §5.4, built on Effort's SVD residual (§5.3), every choice a flag.
 
 * The chosen layers of a pretrained backbone (EfficientNet-Lite0's 1x1 convs,

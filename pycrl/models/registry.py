@@ -2,16 +2,20 @@
 
 Every registered class records the arguments it was built with in
 ``pycrl_config`` so that a model folder (pycrl.weights.save) can rebuild it
-from JSON alone, without pickling the object.
+from JSON alone, without pickling the object. A pycrl architecture must be
+declared in ``pycrl/export/sources.py`` (the files its exported graph is
+traced from), or its export key would not see edits to its code.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from typing import Callable, Dict, List, Type, TypeVar
+from typing import Callable, Dict, List, Mapping, Tuple, Type, TypeVar
 
 import torch.nn as nn
+
+from pycrl.export.sources import BACKBONE_SOURCES, MODEL_SOURCES
 
 T = TypeVar("T", bound=Type[nn.Module])
 
@@ -19,20 +23,30 @@ T = TypeVar("T", bound=Type[nn.Module])
 class Registry:
     """A flat name -> nn.Module class table."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, sources: Mapping[str, Tuple[str, ...]]):
         self.kind = kind
+        self.sources = sources  # name -> files its exported graph is traced from
         self._table: Dict[str, type] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
         def deco(cls: T) -> T:
             if name in self._table and self._table[name] is not cls:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
+            self._check_declared(name, cls)
             _record_init_args(cls)
             cls.pycrl_name = name
             self._table[name] = cls
             return cls
 
         return deco
+
+    def _check_declared(self, name: str, cls: type) -> None:
+        if not cls.__module__.startswith("pycrl."):
+            return  # registered by a user: keyed by its weights and every declared source
+        own = cls.__module__[len("pycrl."):].replace(".", "/") + ".py"
+        if own not in self.sources.get(name, ()):
+            raise ValueError(f"{self.kind} {name!r} ({own}): declare the files its exported graph "
+                             f"is traced from, {own} among them, in pycrl/export/sources.py")
 
     def get(self, name: str) -> type:
         try:
@@ -77,8 +91,8 @@ def _record_init_args(cls: type) -> None:
     cls.__init__ = wrapped
 
 
-MODELS = Registry("model")
-BACKBONES = Registry("backbone")
+MODELS = Registry("model", MODEL_SOURCES)
+BACKBONES = Registry("backbone", BACKBONE_SOURCES)
 
 
 def register_model(name: str):

@@ -1,5 +1,5 @@
 """Spectral split of a pretrained weight into a frozen principal subspace and K
-learnable artifact subspaces (MASM, METHODS §5.4; Effort's SVD residual with K groups).
+learnable artifact subspaces (MASM, docs/methods.md §5.4; Effort's SVD residual with K groups).
 
 For a weight W0 (a Linear, or a Conv2d flattened to (out, in*kh*kw)) with SVD
 ``U S Vᵀ`` of rank d, the top ``r = d - K*g`` components form ``W_main``
@@ -152,7 +152,7 @@ class SubspaceLayer(nn.Module):
         plain.weight = nn.Parameter(self.weight().detach().clone(), requires_grad=False)
         return plain
 
-    # -- regularisers (METHODS §5.4)
+    # -- regularisers (docs/methods.md §5.4)
 
     def orthogonality(self) -> Tuple[torch.Tensor, torch.Tensor]:
         """(between, within) summed over the U and V factors."""

@@ -5,7 +5,7 @@ safetensors file of HF CLIP weights loads by key. Nothing is downloaded: the
 weights are the user's file (``pretrained="path/to/model.safetensors"``).
 
 The output is HF's ``pooler_output``: the post-layernorm class token, which
-Effort's head (METHODS §5.3) reads.
+Effort's head (docs/methods.md §5.3) reads.
 """
 
 from __future__ import annotations

@@ -14,10 +14,6 @@ import numpy as np
 
 from .errors import BackendUnavailable
 
-INPUT_NAME = "image"
-# Every name an exported graph may carry, in graph output order.
-OUTPUT_NAMES = ("prob", "logits", "feat", "recon")
-
 Outputs = Dict[str, np.ndarray]
 
 

@@ -7,11 +7,11 @@ from typing import Any, Optional
 import numpy as np
 
 from pycrl import environment
+from pycrl.export.onnx_cache import onnx_for
+from pycrl.export.onnx_io import graph_io
 
 from .errors import BackendUnavailable
 from .interface import BaseBackend, Outputs, owned
-from .onnx_cache import onnx_for
-from .onnx_io import graph_io
 
 
 class OnnxRuntimeBackend(BaseBackend):

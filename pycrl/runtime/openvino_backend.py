@@ -10,11 +10,11 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 
 from pycrl import environment
+from pycrl.export.onnx_cache import cache_root, onnx_for, writable_dir
+from pycrl.export.onnx_io import graph_io
 
 from .errors import BackendUnavailable
 from .interface import BaseBackend, Outputs, owned
-from .onnx_cache import cache_root, onnx_for, writable_dir
-from .onnx_io import graph_io
 
 # pycrl precision name -> OpenVINO element type name, and the device capability it needs.
 _PRECISIONS = {"f32": ("f32", "FP32"), "bf16": ("bf16", "BF16"), "fp16": ("f16", "FP16")}

@@ -17,6 +17,8 @@ BACKENDS: Dict[str, str] = {
     "torch": "pycrl.runtime.torch_backend:TorchBackend",
 }
 AUTO_ORDER = ("tensorrt", "openvino", "onnxruntime", "torch")
+#: Backends that run on a GPU only: skipped by ``auto`` (and refused by name) on device "cpu".
+GPU_ONLY = frozenset({"tensorrt"})
 
 
 def _backend_class(name: str) -> type:
@@ -42,11 +44,18 @@ def open_backend(name: str, model: Any, **options: Any) -> Backend:
     ``threads``, ``device``; others are backend-specific (e.g. TensorRT's
     ``max_batch``). ``auto`` tries tensorrt, openvino, onnxruntime, torch in
     that order, passing each the options it understands, and raises
-    BackendUnavailable with every reason when none can run.
+    BackendUnavailable with every reason when none can run. ``device="cpu"``
+    leaves the GPU-only backends out (each CPU backend's default device is the CPU).
     """
+    order = AUTO_ORDER
+    if options.get("device") == "cpu":
+        options = {k: v for k, v in options.items() if k != "device"}
+        if name in GPU_ONLY:
+            raise BackendUnavailable(name, f"{name} needs device='cuda'")
+        order = tuple(n for n in AUTO_ORDER if n not in GPU_ONLY)
     if name != "auto":
         return _backend_class(name)(model, **options)
-    classes = {n: _backend_class(n) for n in AUTO_ORDER}
+    classes = {n: _backend_class(n) for n in order}
     unused = set(options).difference(*(_accepted(c, options) for c in classes.values()))
     if unused:
         raise TypeError(f"no backend takes the option(s) {sorted(unused)}")

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
 import numpy as np
 
 from pycrl import environment
+from pycrl.export.onnx_cache import onnx_for
+from pycrl.export.onnx_io import OUTPUT_NAMES
 
 from .errors import BackendUnavailable
-from .interface import OUTPUT_NAMES, BaseBackend, Outputs
-from .onnx_cache import onnx_for
+from .interface import BaseBackend, Outputs
 
 if TYPE_CHECKING:
     import tensorrt as trt

@@ -19,8 +19,10 @@ from typing import List, Tuple
 
 import tensorrt as trt
 
+from pycrl.export.onnx_cache import OnnxExport, cache_root, writable_dir
+from pycrl.fileio import atomic_write
+
 from .errors import BackendUnavailable
-from .onnx_cache import OnnxExport, cache_root, writable_dir
 
 
 class EngineBuildError(RuntimeError):
@@ -67,11 +69,6 @@ def timing_cache_path(spec: EngineSpec) -> Path:
     return engine_dir(spec.graph) / f"timing-{spec.device_tag}.cache"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
 
 def build_engine(spec: EngineSpec, logger: trt.ILogger) -> bytes:
     """Parse the ONNX, build a serialized engine with a batch 1..max_batch
@@ -113,7 +110,7 @@ def build_engine(spec: EngineSpec, logger: trt.ILogger) -> bytes:
     if plan is None:
         raise EngineBuildError(f"TensorRT failed to build an engine for {spec.graph.path} "
                                "(see the TensorRT log above)")
-    _write_atomic(timing_path, bytes(memoryview(config.get_timing_cache().serialize())))
+    atomic_write(timing_path, bytes(memoryview(config.get_timing_cache().serialize())))
     return bytes(memoryview(plan))
 
 
@@ -123,6 +120,6 @@ def load_or_build(spec: EngineSpec, logger: trt.ILogger) -> Tuple[bytes, Path, b
     if path.is_file():
         return path.read_bytes(), path, False
     plan = build_engine(spec, logger)
-    _write_atomic(path, plan)
+    atomic_write(path, plan)
     return plan, path, True
 

@@ -13,12 +13,11 @@ from typing import Any, Optional
 import numpy as np
 
 from pycrl import environment
+from pycrl.export.onnx_cache import DEFAULT_INPUT, OnnxExport
+from pycrl.model_folder import read_json
 
 from .errors import BackendUnavailable
 from .interface import BaseBackend, Outputs
-from pycrl.model_folder import read_json
-
-from .onnx_cache import OnnxExport, DEFAULT_INPUT
 
 
 class TorchBackend(BaseBackend):
@@ -32,7 +31,7 @@ class TorchBackend(BaseBackend):
             raise BackendUnavailable(self.name, "needs a model folder or module, not an ONNX graph")
         import torch
 
-        from .inference_outputs import inference_outputs
+        from pycrl.export.inference_outputs import inference_outputs
 
         if threads:
             torch.set_num_threads(int(threads))  # process-wide: torch has no per-module setting

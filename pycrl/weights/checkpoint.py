@@ -11,13 +11,15 @@ from typing import Dict, Iterable, List, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 
+from pycrl.errors import ModelError
+
 StateDict = Dict[str, torch.Tensor]
 Source = Union[str, "os.PathLike[str]", Mapping]
 
 _SHOW = 12  # keys listed per category in an error message
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ModelError, ValueError):
     """A checkpoint that cannot be read safely or does not fit the model.
 
     ``missing``, ``unexpected`` and ``mismatched`` (key, checkpoint shape,

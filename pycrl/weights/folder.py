@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from pycrl import model_folder
+from pycrl.fileio import atomic_path, atomic_write
 from pycrl.model_folder import FORMAT, FORMAT_VERSION, JSON_NAME
 from pycrl.models import MODELS, create_model
 
@@ -43,12 +44,6 @@ def _deep_merge(base: Dict, extra: Mapping) -> Dict:
         out[k] = _deep_merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, Mapping) \
             else v
     return out
-
-
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def save(model: nn.Module, folder: PathLike, meta: Optional[Mapping[str, Any]] = None) -> Path:
@@ -97,9 +92,9 @@ def save(model: nn.Module, folder: PathLike, meta: Optional[Mapping[str, Any]] =
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
-    _write_atomic(folder / TENSORS_NAME, lambda p: save_file(tensors, str(p),
-                                                             metadata={"format": "pt"}))
-    _write_atomic(folder / JSON_NAME, lambda p: p.write_text(text + "\n", encoding="utf-8"))
+    with atomic_path(folder / TENSORS_NAME) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
+    atomic_write(folder / JSON_NAME, text + "\n")
     return folder
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from pycrl.fileio import atomic_path
 from train.engine.runtime import rng_state, set_rng_state
 
 LAST = "last.pt"
@@ -22,9 +23,8 @@ BEST = "best.pt"
 
 def _save_atomic(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def save_training_state(path: Path, *, model, loss, optimizer, schedule, scaler, progress: dict,

@@ -1,8 +1,8 @@
 """The inference face of a detector: a module returning the tuple of named
-outputs that every backend serves (see ``interface.OUTPUT_NAMES``).
+outputs that every backend serves (see ``onnx_io.OUTPUT_NAMES``).
 
-Shared by the ONNX exporter and the torch backend so that the reference and
-the exported graph compute exactly the same thing.
+Shared by the ONNX exporter and the torch backend (``pycrl.runtime``) so that
+the reference and the exported graph compute exactly the same thing.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from .interface import OUTPUT_NAMES
+from .onnx_io import OUTPUT_NAMES
 
 # Detector dict key behind each served name.
 _SOURCE_KEY = {"prob": "prob", "logits": "cls", "feat": "feat", "recon": "recon"}

@@ -4,7 +4,7 @@ reused only while its content key matches.
 The freshness check reads ``model.json`` and hashes ``model.safetensors``
 without importing torch, so inference from a folder whose ``model.onnx`` is
 current needs no torch at all; only a stale or missing graph is (re)traced
-by :mod:`pycrl.runtime.onnx_export`.
+by :mod:`pycrl.export.onnx_trace`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from pycrl.errors import ExportError
 from pycrl.model_folder import read_json
 
-from .errors import ExportError
 from .digest import export_key, file_digest, safetensors_digest
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -115,7 +115,7 @@ def export_onnx(model_or_folder: Any, path: Optional[PathLike] = None, opset: in
                          input_shape=shape, weights=safetensors_digest(tensors), **options)
         places = [Path(path)] if path is not None else [folder / ONNX_NAME]
     else:
-        from .onnx_export import describe_module
+        from .onnx_trace import describe_module
 
         module = model_or_folder
         architecture, config, meta, weights = describe_module(module)
@@ -133,7 +133,7 @@ def export_onnx(model_or_folder: Any, path: Optional[PathLike] = None, opset: in
                 return found
 
     try:
-        from .onnx_export import load_folder, trace_to_onnx
+        from .onnx_trace import load_folder, trace_to_onnx
     except ImportError as err:  # no torch: an inference-only install
         existing = next((p for p in places if p.is_file()), None)
         if existing is None:

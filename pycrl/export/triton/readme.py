@@ -7,10 +7,10 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from .triton_config import DALI_OUTPUT, IMAGE_INPUT, ServingOptions, Signature
-from .triton_dali import PIPELINE_FILE
+from .config import DALI_OUTPUT, IMAGE_INPUT, ServingOptions, Signature
+from .dali import PIPELINE_FILE
 
-# What the graph outputs mean (see runtime.interface); other names are listed plainly.
+# What the graph outputs mean (see pycrl.export.onnx_io); other names are listed plainly.
 OUTPUT_MEANING = {
     "prob": "fake probability per face; `label = fake` when `prob >= decision_threshold`",
     "logits": "classifier logits (real, fake)",

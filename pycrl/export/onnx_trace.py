@@ -10,10 +10,11 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from pycrl.errors import ExportError
+
 from .digest import TORCH_DTYPE_CODES, TensorDigest
-from .errors import ExportError
 from .inference_outputs import inference_outputs
-from .interface import INPUT_NAME
+from .onnx_io import INPUT_NAME
 
 
 def state_digest(module: nn.Module) -> str:

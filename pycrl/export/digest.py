@@ -2,21 +2,29 @@
 
 A cached ONNX (and the OpenVINO / TensorRT artefacts built from it) is reused
 only when its key matches: weights, architecture config, input size, export
-options and the source of the code that traces the graph. Weights are hashed
+options and the code the graph is traced from (the files :mod:`.sources`
+declares for the architecture, plus the tracing code). Weights are hashed
 tensor by tensor (name, dtype, shape, bytes), so a model folder's
 safetensors file and the same model in memory give the same digest.
+
+Code is hashed as its syntax tree without docstrings (comments never reach
+the tree), so editing documentation or comments leaves shipped graphs current.
+The tree is written out by :func:`normalised_source`, not ``ast.dump``, whose
+text changes between Python versions (3.13 omits empty fields): installs on
+different Pythons must agree on a key.
 """
 
 from __future__ import annotations
 
-import functools
+import ast
 import hashlib
 import json
 import mmap
-import re
 import struct
 from pathlib import Path
-from typing import Any, Dict, Iterable, Mapping, Sequence, Tuple
+from typing import Any, Iterable, Mapping, Sequence, Tuple
+
+from .sources import graph_sources
 
 # Bump when the exported graph's contract changes (output names, pooling...).
 EXPORT_FORMAT = 1
@@ -29,11 +37,6 @@ TORCH_DTYPE_CODES = {
 }
 
 _PACKAGE = Path(__file__).resolve().parents[1]
-# The runtime code that wraps and traces every graph.
-_TRACING_SOURCES = ("runtime/inference_outputs.py", "runtime/onnx_export.py")
-_MODELS = _PACKAGE / "models"
-_REGISTERS = re.compile(r"""register_(?:model|backbone)\(\s*["']([^"']+)["']""")
-_RELATIVE_IMPORT = re.compile(r"^from \.(\w+) import", re.MULTILINE)
 
 
 class TensorDigest:
@@ -69,50 +72,39 @@ def safetensors_digest(path: Path) -> str:
             return digest.hexdigest()
 
 
-@functools.lru_cache(maxsize=1)
-def _model_sources() -> Tuple[Dict[str, Path], Dict[Path, Tuple[Path, ...]]]:
-    """(registered name -> defining file, file -> files it imports) for pycrl/models,
-    read as text so that an inference-only install (no torch) computes the same keys."""
-    registers: Dict[str, Path] = {}
-    imports: Dict[Path, Tuple[Path, ...]] = {}
-    for path in sorted(_MODELS.glob("*.py")):
-        text = path.read_text(encoding="utf-8")
-        registers.update({name: path for name in _REGISTERS.findall(text)})
-        imports[path] = tuple(_MODELS / f"{m}.py" for m in _RELATIVE_IMPORT.findall(text)
-                              if (_MODELS / f"{m}.py").is_file())
-    return registers, imports
+def _tree(node: Any) -> Any:
+    """A syntax tree as nested lists, leaving out empty fields (as ``ast.dump``
+    does from Python 3.13 on) so that fields added in newer versions, empty
+    when unused, do not change the result."""
+    if isinstance(node, ast.AST):
+        fields = [[name, _tree(value)] for name in node._fields
+                  if (value := getattr(node, name, None)) is not None and value != []]
+        return [type(node).__name__, fields]
+    if isinstance(node, list):
+        return [_tree(v) for v in node]
+    return repr(node)
 
 
-def _strings(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _strings(v)
+def normalised_source(path: Path) -> bytes:
+    """The code of a Python file without its docstrings and comments."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list):  # a statement that is only a string literal does nothing
+            node.body = [s for s in body if not (isinstance(s, ast.Expr) and isinstance(
+                s.value, ast.Constant) and isinstance(s.value.value, str))]
+    return json.dumps(_tree(tree), separators=(",", ":")).encode()
 
 
 def code_digest(architecture: str, config: Mapping[str, Any]) -> str:
-    """Digest of the source that defines this architecture: the file registering it,
-    the files registering any backbone its config names, everything those import, and
-    the tracing code. Editing another detector's file leaves the key (and a shipped
-    graph) valid; editing this one's invalidates it."""
-    registers, imports = _model_sources()
-    todo = [registers[n] for n in (architecture, *_strings(config)) if n in registers]
-    if not todo:  # an unregistered module: fall back to every model source
-        todo = list(imports)
-    seen: set = set()
-    while todo:
-        path = todo.pop()
-        if path not in seen:
-            seen.add(path)
-            todo.extend(imports.get(path, ()))
+    """Digest of the code this architecture's graph is traced from: its declared
+    sources, those of any backbone its config names, and the tracing code.
+    Editing another detector's file leaves the key (and a shipped graph) valid;
+    editing this one's code invalidates it."""
     h = hashlib.sha256()
-    for path in sorted(seen) + [_PACKAGE / p for p in _TRACING_SOURCES]:
-        h.update(path.relative_to(_PACKAGE).as_posix().encode() + b"\0")
-        h.update(path.read_bytes())
+    for rel in graph_sources(architecture, config):
+        text = hashlib.sha256(normalised_source(_PACKAGE / rel)).hexdigest()
+        h.update(f"{rel}\0{text}\n".encode())
     return h.hexdigest()
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .triton_config import DALI_OUTPUT, IMAGE_INPUT
+from .config import DALI_OUTPUT, IMAGE_INPUT
 
 PIPELINE_FILE = "dali.py"
 

@@ -1,8 +1,13 @@
-"""Reading a graph's input signature as the runtimes report it."""
+"""The exported graph's inputs and outputs: the contract between the exporter and
+every backend that serves a graph, so both sides read it from one place."""
 
 from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple
+
+INPUT_NAME = "image"
+# Every name an exported graph may carry, in graph output order.
+OUTPUT_NAMES = ("prob", "logits", "feat", "recon")
 
 
 def graph_io(dims: Sequence[object]) -> Tuple[Tuple[int, int, int], Optional[int]]:

@@ -4,7 +4,7 @@
 ``<name>_net`` (the exported graph on ONNX Runtime or TensorRT) and the
 ensemble ``<name>`` that chains them. Tensor names, shapes and types come from
 the ONNX graph itself (:func:`onnx_signature`), so a config cannot drift from
-the graph it serves. :mod:`.triton_pbtxt` writes the messages as text.
+the graph it serves. :mod:`.pbtxt` writes the messages as text.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
 
-from .onnx_io import graph_io
-from .triton_pbtxt import Enum
+from pycrl.export.onnx_io import graph_io
+
+from .pbtxt import Enum
 
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -1,6 +1,6 @@
 """``export_triton``: a model folder as a Triton Inference Server model repository.
 
-    >>> from pycrl.runtime.triton import export_triton
+    >>> from pycrl.export.triton import export_triton
     >>> repo = export_triton("default", "triton-repo")      # or a model folder
     >>> repo.name, repo.preprocess, repo.net             # ('crl-demo', 'crl-demo_preprocess', 'crl-demo_net')
 
@@ -11,7 +11,7 @@ writes::
       crl-demo/config.pbtxt           ensemble: IMAGE (encoded crops) -> preprocess -> net
       crl-demo/1/                     (empty: Triton wants a version folder)
       crl-demo_preprocess/config.pbtxt, 1/dali.py    DALI: decode, resize, normalise
-      crl-demo_net/config.pbtxt, 1/model.onnx        the runtime's cached ONNX export
+      crl-demo_net/config.pbtxt, 1/model.onnx        pycrl's cached ONNX export
 
 The graph is the one every pycrl backend runs (:func:`export_onnx`, reused
 while current), and every tensor in the configs is read back from it.
@@ -31,12 +31,13 @@ from typing import Dict, Optional, Tuple, Union
 
 from pycrl import model_folder
 
-from .onnx_cache import export_onnx
-from .triton_config import (PLATFORMS, RepositoryExistsError, ServingOptions, Signature, TritonExportError,
-                            ensemble_config, net_config, normalisation, onnx_signature, preprocess_config)
-from .triton_dali import PIPELINE_FILE, pipeline_source
-from .triton_pbtxt import render
-from .triton_readme import ReadmeFacts, facts_from_meta, readme_text
+from pycrl.export.onnx_cache import export_onnx
+
+from .config import (PLATFORMS, RepositoryExistsError, ServingOptions, Signature, TritonExportError,
+                     ensemble_config, net_config, normalisation, onnx_signature, preprocess_config)
+from .dali import PIPELINE_FILE, pipeline_source
+from .pbtxt import render
+from .readme import ReadmeFacts, facts_from_meta, readme_text
 
 __all__ = ["RepositoryExistsError", "ServingOptions", "TritonExportError", "TritonRepository", "export_triton"]
 

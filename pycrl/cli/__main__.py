@@ -1,0 +1,5 @@
+import sys
+
+from pycrl.cli import main
+
+sys.exit(main())

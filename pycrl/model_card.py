@@ -1,0 +1,154 @@
+"""`ModelCard`: a model folder's ``model.json``, read once, validated, typed.
+
+Everything that needs a model's input size, normalisation, crop scale, threshold, operating
+points, labels or real-feature centre reads it here, so each default lives in one place and a
+malformed folder fails at load with the field named, not on the first input.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from pycrl import model_folder
+from pycrl.errors import ModelFolderError, OptionError
+
+#: Largest input side a model card may declare: a 1024² crop already costs ~12 MB per
+#: face in float32; beyond that a card is a mistake or an attack on memory.
+MAX_INPUT_SIDE = 1024
+MIN_INPUT_SIDE = 16
+DEFAULT_INPUT_SIZE = (3, 256, 256)
+DEFAULT_MEAN = (0.5, 0.5, 0.5)
+DEFAULT_STD = (0.5, 0.5, 0.5)
+#: DeepfakeBench's crop: the aligned face box enlarged 1.3 times.
+DEFAULT_CROP_SCALE = 1.3
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_LABELS = MappingProxyType({"0": "real", "1": "fake"})
+#: The operating point a card without ``operating_points`` is decided at.
+DEFAULT_POINT = "threshold"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """The parsed, checked ``model.json`` of a model folder."""
+
+    folder: Path
+    name: str  #: the model id recorded in every result
+    architecture: str
+    config: Mapping[str, Any]
+    input_size: tuple[int, int, int]  #: (C, H, W)
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    crop_scale: float
+    threshold: float  #: the decision threshold (the card's chosen operating point)
+    decision_point: str  #: the name of that operating point ("eer", "fpr=0.05", ...)
+    operating_points: Mapping[str, float]  #: name -> threshold, the decision point included
+    labels: Mapping[str, str]
+    doc: Mapping[str, Any] = field(repr=False)  #: the whole model.json, read-only
+
+    @classmethod
+    def read(cls, model: str | Path) -> "ModelCard":
+        """The card of a named model ("default") or a model folder."""
+        folder = model_folder.resolve(model)
+        return cls.from_doc(folder, model_folder.read_json(folder))
+
+    @classmethod
+    def from_doc(cls, folder: Path, doc: Mapping[str, Any]) -> "ModelCard":
+        where = folder / model_folder.JSON_NAME
+        size = _input_size(where, doc.get("input_size", DEFAULT_INPUT_SIZE))
+        threshold = _unit(where, "decision_threshold", doc.get("decision_threshold", DEFAULT_THRESHOLD))
+        points = {str(k): _unit(where, f"operating_points[{k!r}]", v)
+                  for k, v in _mapping(where, "operating_points", doc.get("operating_points", {})).items()}
+        point = str(doc.get("decision_point") or DEFAULT_POINT)
+        points.setdefault(point, threshold)
+        return cls(
+            folder=folder,
+            name=str(doc.get("name") or f"{doc['architecture']}:{folder.name}"),
+            architecture=str(doc["architecture"]),
+            config=MappingProxyType(dict(_mapping(where, "config", doc.get("config", {})))),
+            input_size=size,
+            mean=_triple(where, "mean", doc.get("mean", DEFAULT_MEAN), positive=False),
+            std=_triple(where, "std", doc.get("std", DEFAULT_STD), positive=True),
+            crop_scale=_finite(where, "crop_scale", doc.get("crop_scale", DEFAULT_CROP_SCALE), low=0.5, high=4.0),
+            threshold=threshold,
+            decision_point=point,
+            operating_points=MappingProxyType(points),
+            labels=MappingProxyType({str(k): str(v) for k, v in
+                                     _mapping(where, "labels", doc.get("labels", DEFAULT_LABELS)).items()}),
+            doc=MappingProxyType(dict(doc)),
+        )
+
+    @property
+    def side(self) -> int:
+        """The square input side in pixels."""
+        return self.input_size[-1]
+
+    def mean_std(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and std as float32 (1, 3, 1, 1) arrays, ready to normalise an NCHW batch."""
+        return (np.asarray(self.mean, np.float32).reshape(1, 3, 1, 1),
+                np.asarray(self.std, np.float32).reshape(1, 3, 1, 1))
+
+    def threshold_for(self, point: str | None) -> tuple[str, float]:
+        """(name, threshold) of an operating point; ``None`` is the card's decision point."""
+        if point is None:
+            return self.decision_point, self.threshold
+        if point not in self.operating_points:
+            raise OptionError(f"operating_point: {point!r} is not stored in {self.name}; "
+                              f"choose from {', '.join(sorted(self.operating_points))}")
+        return point, self.operating_points[point]
+
+    def real_centre(self) -> np.ndarray | None:
+        """The stored centre of real-face embeddings, if the model has one."""
+        return model_folder.real_centre(self.folder)
+
+
+def _mapping(where: Path, key: str, value: Any) -> Mapping:
+    if not isinstance(value, Mapping):
+        raise ModelFolderError(f"{where}: {key} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _number(where: Path, key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ModelFolderError(f"{where}: {key} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ModelFolderError(f"{where}: {key} must be finite, got {value!r}")
+    return float(value)
+
+
+def _finite(where: Path, key: str, value: Any, *, low: float, high: float) -> float:
+    v = _number(where, key, value)
+    if not low <= v <= high:
+        raise ModelFolderError(f"{where}: {key} must lie within [{low:g}, {high:g}], got {v!r}")
+    return v
+
+
+def _unit(where: Path, key: str, value: Any) -> float:
+    return _finite(where, key, value, low=0.0, high=1.0)
+
+
+def _triple(where: Path, key: str, value: Any, *, positive: bool) -> tuple[float, float, float]:
+    if not isinstance(value, (list, tuple)) or len(value) != 3:
+        raise ModelFolderError(f"{where}: {key} must be a list of 3 numbers (R, G, B), got {value!r}")
+    out = tuple(_number(where, f"{key}[{i}]", v) for i, v in enumerate(value))
+    if positive and min(out) <= 0:
+        raise ModelFolderError(f"{where}: {key} must be positive, got {list(out)}")
+    return out  # type: ignore[return-value]
+
+
+def _input_size(where: Path, value: Any) -> tuple[int, int, int]:
+    ok = (isinstance(value, (list, tuple)) and len(value) == 3
+          and all(isinstance(v, int) and not isinstance(v, bool) for v in value))
+    if not ok:
+        raise ModelFolderError(f"{where}: input_size must be [3, H, W] integers, got {value!r}")
+    c, h, w = value
+    if c != 3 or h != w or not MIN_INPUT_SIDE <= h <= MAX_INPUT_SIDE:
+        raise ModelFolderError(f"{where}: input_size must be [3, S, S] with {MIN_INPUT_SIDE} <= S <= "
+                               f"{MAX_INPUT_SIDE}, got {list(value)}")
+    return (c, h, w)

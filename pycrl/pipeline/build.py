@@ -1,0 +1,47 @@
+"""Assembling the default stages from a model card and the scoring options."""
+
+from __future__ import annotations
+
+from pycrl.media.dali import dali_available
+from pycrl.model_card import ModelCard
+from pycrl.options import Decoder, Device, Sampling, ScoringOptions
+from pycrl.pipeline.aggregate import Aggregate
+from pycrl.pipeline.decode import DaliDecoder, Decode, MediaDecoder
+from pycrl.pipeline.faces import DlibFaces
+from pycrl.pipeline.run import Pipeline
+from pycrl.pipeline.score import ScoreStage
+from pycrl.runtime.selection import open_backend
+
+
+def choose_decoder(options: ScoringOptions) -> Decoder:
+    """``auto``: DALI when the device may be CUDA, sampling is uniform and DALI can run
+    (it needs a visible CUDA device), else PyAV."""
+    if options.decoder != Decoder.AUTO:
+        return options.decoder
+    if options.device == Device.CPU or options.sampling != Sampling.UNIFORM:
+        return Decoder.PYAV
+    ok, _ = dali_available()
+    return Decoder.DALI if ok else Decoder.PYAV
+
+
+def build_pipeline(card: ModelCard, options: ScoringOptions) -> Pipeline:
+    """The standard path for ``card``: PyAV or DALI decode, dlib faces aligned to the card's
+    crop, the chosen backend, the chosen aggregation and threshold."""
+    device = {} if options.device == Device.AUTO else {"device": options.device.value}
+    net = open_backend(options.backend.value, card.folder, precision=options.precision.value, **device)
+    try:
+        decoder: Decode
+        if choose_decoder(options) == Decoder.DALI:
+            on_gpu = "cuda" in str(getattr(net, "device", "")) or net.name == "tensorrt"
+            decoder = DaliDecoder(frames=options.frames, limits=options.limits, size=card.side,
+                                  device="gpu" if on_gpu else "cpu")
+        else:
+            decoder = MediaDecoder(frames=options.frames, sampling=options.sampling.value, limits=options.limits)
+        faces = DlibFaces(mode=options.faces.value, size=card.side, scale=card.crop_scale)
+        score = ScoreStage(net, card, batch_size=options.batch_size, heatmap_size=options.heatmap_size)
+        threshold = card.threshold if options.threshold is None else options.threshold
+        aggregate = Aggregate(how=options.aggregation.value, threshold=threshold, model=card.name, backend=net.name)
+    except BaseException:
+        net.close()
+        raise
+    return Pipeline(decoder, faces, score, aggregate, workers=options.workers)

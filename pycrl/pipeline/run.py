@@ -1,0 +1,90 @@
+"""`Pipeline`: the stages run in order, for one input or many."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from pycrl.pipeline.aggregate import Aggregate
+from pycrl.pipeline.decode import Decode
+from pycrl.pipeline.faces import FaceStage
+from pycrl.pipeline.item import Item
+from pycrl.pipeline.score import ScoreStage
+from pycrl.results import FaceScore, Result
+
+
+class Pipeline:
+    """decode -> faces -> score -> aggregate.
+
+    `prepare` (decode and faces) is the CPU-heavy half and is safe to run in several threads
+    at once; `finish` (score and aggregate) runs the network. `run_many` overlaps the two:
+    worker threads prepare the next inputs while the network scores the current one.
+    """
+
+    def __init__(self, decode: Decode, faces: FaceStage, score: ScoreStage, aggregate: Aggregate,
+                 *, workers: int = 2):
+        self.decode, self.faces, self.score, self.aggregate = decode, faces, score, aggregate
+        self.workers = workers
+
+    def prepare(self, source: Any) -> Item:
+        """Decode the sampled frames and align their faces; a failure is kept in ``item.error``."""
+        item = Item(str(source))
+        try:
+            frames = iter(self.decode(source))
+            while True:
+                t0 = time.perf_counter()
+                frame = next(frames, None)
+                item.add_time("decode", time.perf_counter() - t0)
+                if frame is None:
+                    break
+                item.frames_sampled += 1
+                t0 = time.perf_counter()
+                for face in self.faces(frame.image):
+                    x0, y0, x1, y1 = (float(v) for v in face.box)
+                    item.faces.append(FaceScore(frame.index, float(frame.time), (x0, y0, x1, y1), float("nan"),
+                                                crop=face.crop))
+                    item.crops.append(face.crop)
+                item.add_time("detect", time.perf_counter() - t0)
+        except Exception as err:  # one bad input never stops the others
+            item.error = err
+        return item
+
+    def finish(self, item: Item) -> Result:
+        """Score a prepared item's faces and aggregate them into its result."""
+        if item.error is not None:
+            return self.aggregate.failure(item, item.error)
+        if not item.crops:
+            return self.aggregate.no_face(item)
+        try:
+            t0 = time.perf_counter()
+            scores = self.score(item.crops)
+            item.timings["infer"] = time.perf_counter() - t0
+        except Exception as err:
+            return self.aggregate.failure(item, err)
+        return self.aggregate(item, scores)
+
+    def run(self, source: Any) -> Result:
+        return self.finish(self.prepare(source))
+
+    def run_many(self, sources: Iterable, prefetch: int | None = None) -> Iterator[Result]:
+        """Results in input order. Up to ``prefetch`` inputs (default twice the workers) are
+        prepared ahead; memory is bounded by that window (only aligned crops are kept, never
+        all frames)."""
+        window = prefetch or 2 * self.workers
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="pycrl-prep") as pool:
+            pending: deque[Future] = deque()
+            for src in sources:
+                pending.append(pool.submit(self._timed_prepare, src))
+                if len(pending) >= window:
+                    yield self.finish(pending.popleft().result())
+            while pending:
+                yield self.finish(pending.popleft().result())
+
+    def _timed_prepare(self, source: Any) -> Item:
+        t0 = time.perf_counter()
+        item = self.prepare(source)
+        item.timings["prepare_wall"] = time.perf_counter() - t0
+        return item
