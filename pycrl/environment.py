@@ -10,6 +10,9 @@ from __future__ import annotations
 import importlib
 import platform
 from dataclasses import asdict, dataclass
+from types import ModuleType
+
+from pycrl import __version__
 
 
 @dataclass
@@ -23,7 +26,8 @@ class Capability:
         return asdict(self)
 
 
-def _module_version(module: str) -> tuple[object | None, str | None, str | None]:
+def _module_version(module: str) -> tuple[ModuleType | None, str | None, str | None]:
+    """(module, version, None), or (None, None, why not) when it cannot be imported."""
     try:
         mod = importlib.import_module(module)
     except Exception as err:  # ImportError, or a broken install raising anything
@@ -38,7 +42,8 @@ def kernels() -> Capability:
         return Capability("kernels", False, None, f"pycrl._C is not built ({err}); reinstall with pip install .")
     info = _C.build_info()
     archs = ", ".join(f"sm_{a}" for a in (info["cuda_architectures"] or "").split(",") if a)
-    where = f"CPU + CUDA {info['cuda_version']} kernels ({archs})" if info["cuda"] else "CPU kernels only (built without nvcc)"
+    where = (f"CPU + CUDA {info['cuda_version']} kernels ({archs})" if info["cuda"]
+             else "CPU kernels only (built without nvcc)")
     return Capability("kernels", True, None, f"{info['compiler']}; {where}; {info['num_threads']} CPU threads")
 
 
@@ -62,6 +67,7 @@ def torch_backend() -> Capability:
 def openvino_backend() -> Capability:
     mod, version, why = _module_version("openvino")
     if mod is None:
+        assert why is not None
         return Capability("openvino", False, None, why)
     try:
         devices = mod.Core().available_devices
@@ -73,6 +79,7 @@ def openvino_backend() -> Capability:
 def onnxruntime_backend() -> Capability:
     mod, version, why = _module_version("onnxruntime")
     if mod is None:
+        assert why is not None
         return Capability("onnxruntime", False, None, why)
     return Capability("onnxruntime", True, version, "providers: " + ", ".join(mod.get_available_providers()))
 
@@ -117,9 +124,8 @@ def dali_backend() -> Capability:
 
 def report() -> dict:
     """Everything `pycrl info` prints, as one JSON-ready dict."""
-    from pycrl import __version__
-
-    probes = [kernels(), cuda(), openvino_backend(), onnxruntime_backend(), torch_backend(), tensorrt_backend(), dali_backend()]
+    probes = [kernels(), cuda(), openvino_backend(), onnxruntime_backend(), torch_backend(), tensorrt_backend(),
+              dali_backend()]
     return {
         "pycrl": __version__,
         "python": platform.python_version(),

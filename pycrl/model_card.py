@@ -8,6 +8,7 @@ malformed folder fails at load with the field named, not on the first input.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+from safetensors import safe_open
 
 from pycrl import model_folder
 from pycrl.errors import ModelFolderError, OptionError
@@ -32,6 +34,7 @@ DEFAULT_THRESHOLD = 0.5
 DEFAULT_LABELS = MappingProxyType({"0": "real", "1": "fake"})
 #: The operating point a card without ``operating_points`` is decided at.
 DEFAULT_POINT = "threshold"
+TENSORS_NAME = "model.safetensors"
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,11 @@ class ModelCard:
     decision_point: str  #: the name of that operating point ("eer", "fpr=0.05", ...)
     operating_points: Mapping[str, float]  #: name -> threshold, the decision point included
     labels: Mapping[str, str]
+    tensors: Path  #: the weights file, always inside the folder
     doc: Mapping[str, Any] = field(repr=False)  #: the whole model.json, read-only
 
     @classmethod
-    def read(cls, model: str | Path) -> "ModelCard":
+    def read(cls, model: str | os.PathLike[str]) -> "ModelCard":
         """The card of a named model ("default") or a model folder."""
         folder = model_folder.resolve(model)
         return cls.from_doc(folder, model_folder.read_json(folder))
@@ -81,6 +85,7 @@ class ModelCard:
             operating_points=MappingProxyType(points),
             labels=MappingProxyType({str(k): str(v) for k, v in
                                      _mapping(where, "labels", doc.get("labels", DEFAULT_LABELS)).items()}),
+            tensors=_tensors_file(where, folder, doc.get("tensors", {})),
             doc=MappingProxyType(dict(doc)),
         )
 
@@ -104,8 +109,16 @@ class ModelCard:
         return point, self.operating_points[point]
 
     def real_centre(self) -> np.ndarray | None:
-        """The stored centre of real-face embeddings, if the model has one."""
-        return model_folder.real_centre(self.folder)
+        """The stored centre of real-face embeddings (a buffer named ``*real_centre``), if the
+        model has one and it was ever updated (an all-zero or non-finite centre is none)."""
+        if not self.tensors.is_file():
+            return None
+        with safe_open(str(self.tensors), framework="numpy") as f:
+            keys = [k for k in f.keys() if k.endswith("real_centre")]
+            if not keys:
+                return None
+            centre = np.asarray(f.get_tensor(keys[0]), dtype=np.float32).reshape(-1)
+        return centre if np.isfinite(centre).all() and np.abs(centre).sum() > 0 else None
 
 
 def _mapping(where: Path, key: str, value: Any) -> Mapping:
@@ -140,6 +153,15 @@ def _triple(where: Path, key: str, value: Any, *, positive: bool) -> tuple[float
     if positive and min(out) <= 0:
         raise ModelFolderError(f"{where}: {key} must be positive, got {list(out)}")
     return out  # type: ignore[return-value]
+
+
+def _tensors_file(where: Path, folder: Path, entry: Any) -> Path:
+    """The weights file a card names: a plain file name inside the folder, never a path that
+    leads out of it (a card from a stranger must not make pycrl open other files)."""
+    name = _mapping(where, "tensors", entry).get("file", TENSORS_NAME)
+    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+        raise ModelFolderError(f"{where}: tensors.file must be a file name inside the model folder, got {name!r}")
+    return folder / name
 
 
 def _input_size(where: Path, value: Any) -> tuple[int, int, int]:

@@ -1,13 +1,14 @@
-"""Reading a model folder for inference without torch: model.json and the
-few tensors inference needs (the real-feature centre), via safetensors' numpy API."""
+"""Finding a model folder and reading its model.json (format-checked, no torch).
+
+`pycrl.model_card.ModelCard` turns the document into typed, bounded fields; this module only
+locates folders ("default" or a path) and checks the file's format."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from pycrl.errors import ModelFolderError
 
@@ -20,7 +21,7 @@ DEFAULT_MODEL = "default"
 NAMED_MODELS = {DEFAULT_MODEL: ASSETS / "default"}
 
 
-def resolve(model: str | Path) -> Path:
+def resolve(model: str | os.PathLike[str]) -> Path:
     """A named model ("default") or a folder path, as an existing model folder."""
     folder = NAMED_MODELS.get(str(model), Path(model))
     if not (folder / JSON_NAME).is_file():
@@ -29,7 +30,7 @@ def resolve(model: str | Path) -> Path:
     return folder
 
 
-def read_json(folder: str | Path) -> dict[str, Any]:
+def read_json(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """The parsed, format-checked ``model.json`` of a model folder (no torch needed)."""
     path = Path(folder) / JSON_NAME
     if not path.is_file():
@@ -47,18 +48,3 @@ def read_json(folder: str | Path) -> dict[str, Any]:
     if "architecture" not in doc:
         raise ModelFolderError(f"{path}: no 'architecture' entry")
     return doc
-
-
-def real_centre(folder: Path) -> np.ndarray | None:
-    """The stored centre of real-face embeddings (a buffer named ``*real_centre``), if the model has one."""
-    path = folder / "model.safetensors"
-    if not path.is_file():
-        return None
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="numpy") as f:
-        keys = [k for k in f.keys() if k.endswith("real_centre")]
-        if not keys:
-            return None
-        centre = np.asarray(f.get_tensor(keys[0]), dtype=np.float32).reshape(-1)
-    return centre if np.isfinite(centre).all() and np.abs(centre).sum() > 0 else None

@@ -106,6 +106,8 @@ class ScoringOptions:
     batch_size: int = _option(32, "face crops per network call", low=1, high=MAX_BATCH, metavar="B")
     workers: int = _option(2, "threads decoding and detecting ahead of the network", low=1, high=MAX_WORKERS,
                            metavar="W")
+    prefetch_frames: int = _option(256, "frames decoded ahead of the network across inputs: bounds memory "
+                                        "(each input counts as its frames)", low=1, high=MAX_FRAMES * 16, metavar="F")
     heatmap_size: int = _option(0, "side of the reconstruction-difference heatmap kept per face (0: none)",
                                 low=0, high=MAX_HEATMAP, flag=False)
     limits: Limits = _option(DEFAULT_LIMITS, "bounds on one input (pixels, bytes, duration, time)", flag=False)
@@ -150,8 +152,8 @@ class ScoringOptions:
 
 def _checked(f: dataclasses.Field, value: Any) -> Any:
     name, meta = f.name, f.metadata
-    kind = type(f.default)
-    if isinstance(f.default, Enum):
+    if isinstance(f.default, Choice):
+        kind = type(f.default)
         try:
             return kind(value)
         except ValueError:
@@ -184,7 +186,7 @@ def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
         flag = "--" + f.name.replace("_", "-")
         default = f.default
         kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "metavar": meta["metavar"]}
-        if isinstance(default, Enum):
+        if isinstance(default, Choice):
             kw["choices"] = type(default).values()
             kw["metavar"] = None
             shown = default.value

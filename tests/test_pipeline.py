@@ -113,3 +113,14 @@ def test_detector_is_the_standard_pipeline(card):
     assert via.status == direct.status == "ok"
     assert via.score == pytest.approx(direct.score, abs=1e-6)
     assert [f.frame_index for f in via.faces] == [f.frame_index for f in direct.faces]
+
+
+def test_inputs_in_flight_are_bounded_by_frames(card):
+    def window(**kw):
+        pipe = build_pipeline(card, ScoringOptions(backend="onnxruntime", **kw))
+        pipe.score.net.close()
+        return pipe.window
+
+    assert window() == 4  # 2 x 2 workers: 4 x 32 frames fit the default 256
+    assert window(frames=128) == 2 and window(frames=4096) == 1  # a long sampling holds one input ahead
+    assert window(frames=8, workers=16, prefetch_frames=64) == 8

@@ -104,12 +104,12 @@ def test_threshold_modes():
     pred = Predictions(np.array([0, 0, 0, 0, 1, 1, 1, 1]),
                        np.array([0.1, 0.2, 0.3, 0.6, 0.4, 0.7, 0.8, 0.9]), [str(i) for i in range(8)])
     eer = choose_threshold(pred, {"mode": "eer"})
-    # at 0.6 (prob >= 0.6 is fake) one real of four is called fake and one fake of four (0.4)
-    # is missed: FPR = FNR = 0.25
-    assert eer["value"] == pytest.approx(0.6) and eer["chosen_on"] == "val"
-    # no real may be called fake: the lowest threshold above every real score
-    assert choose_threshold(pred, {"mode": "fpr", "target_fpr": 0.0})["value"] == pytest.approx(0.7)
-    assert choose_threshold(pred, {"mode": "fpr", "target_fpr": 0.25})["value"] == pytest.approx(0.4)
+    # from 0.6 down (prob >= 0.6 is fake) one real of four is called fake and one fake of four
+    # (0.4) is missed: FPR = FNR = 0.25; the threshold sits halfway to the next score, 0.4
+    assert eer["value"] == pytest.approx(0.5) and eer["chosen_on"] == "val"
+    # no real may be called fake: 0.7 is the lowest fake score above every real one (0.6)
+    assert choose_threshold(pred, {"mode": "fpr", "target_fpr": 0.0})["value"] == pytest.approx(0.65)
+    assert choose_threshold(pred, {"mode": "fpr", "target_fpr": 0.25})["value"] == pytest.approx(0.35)
     assert choose_threshold(pred, {"mode": "fixed", "value": 0.3})["value"] == 0.3
     one_class = Predictions(np.zeros(3, int), np.array([0.1, 0.2, 0.3]), ["a", "b", "c"])
     with pytest.warns(UserWarning):

@@ -11,7 +11,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from train import cli_build_faces, cli_bundle, cli_evaluate, cli_fit, cli_synthetic, cli_validate_faces, demo_assets
+from train import (
+    cli_build_faces,
+    cli_bundle,
+    cli_evaluate,
+    cli_fit,
+    cli_synthetic,
+    cli_validate_faces,
+    demo_assets,
+)
 
 COMMANDS = (cli_build_faces, cli_synthetic, cli_fit, cli_evaluate, cli_validate_faces, cli_bundle, demo_assets)
 

@@ -38,8 +38,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import tempfile
 
-    from pycrl.model_folder import JSON_NAME
     from pycrl.export import export_onnx
+    from pycrl.model_folder import JSON_NAME
     from train.face_validation import validate, write_report
     from train.model_card import record_validation
 

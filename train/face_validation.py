@@ -60,11 +60,11 @@ def bootstrap_auc(labels, scores, groups: Sequence[str], rounds: int = 1000, see
 def frame_samples(corpus: Path, split: str, family: str, repeats: int, seed: int):
     """uint8 crops, labels and people of one family's validation set (reals and their fakes,
     each through its own draw of the upload degradations)."""
+    import torch
+
     from train.data.augment import build_augmentation
     from train.data.face_corpus import FaceCorpusDataset
     from train.data.forgeries import ForgeryDataset
-
-    import torch
 
     torch.manual_seed(seed)  # samples draw from (seed, epoch, index, torch's initial seed): fix them all
     ds = ForgeryDataset(FaceCorpusDataset(corpus, split, resolution=256, seed=seed), {family: 1.0},

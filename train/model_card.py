@@ -9,7 +9,6 @@ corpus's sources (packages, versions, face and identity counts, licences) are re
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from pycrl.fileio import atomic_write_json

@@ -93,5 +93,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"pycrl export: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
     state = "written" if out.rebuilt else "up to date"
-    print(f"{out.path}  ({state}; outputs {', '.join(out.outputs)}; input {out.input_shape})")
+    # outputs is None when an inference-only install reuses a graph it cannot re-export.
+    outputs = ", ".join(out.outputs) if out.outputs is not None else "not recorded"
+    print(f"{out.path}  ({state}; outputs {outputs}; input {out.input_shape})")
     return 0

@@ -28,7 +28,8 @@ def register(sub) -> None:
                "timestamps and boxes, compactness, status, timings, model, backend).",
     )
     score.add_argument("paths", nargs="+", metavar="PATH", help="files, folders (searched recursively) or globs")
-    score.add_argument("--model", default=DEFAULT_MODEL, help=f"model folder, or {DEFAULT_MODEL!r} (the bundled real-face model; the default)")
+    score.add_argument("--model", default=DEFAULT_MODEL,
+                       help=f"model folder, or {DEFAULT_MODEL!r} (the bundled real-face model; the default)")
     add_arguments(score.add_argument_group("scoring options"))
     score.add_argument("--jsonl", metavar="FILE", help="write one JSON object per input to FILE ('-' for stdout)")
     score.add_argument("--heatmaps", metavar="DIR", help="write PNG overlays of the reconstruction difference per face")
@@ -51,11 +52,19 @@ def register(sub) -> None:
     score.set_defaults(func=run)
 
 
+def _printable(text: str) -> str:
+    """A name as any terminal can print it: bytes that are not UTF-8 (kept by Python as lone
+    surrogates) shown as ``\\xNN`` instead of crashing a strict UTF-8 stdout."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _human(result) -> str:
     if result.status == "ok":
         faces = len(result.faces)
-        return f"{result.label:<4} {result.score:.3f}  {result.source}  ({result.frames_sampled} frames, {faces} faces)"
-    return f"{result.status:<7}       {result.source}  ({result.message})"
+        line = f"{result.label:<4} {result.score:.3f}  {result.source}  ({result.frames_sampled} frames, {faces} faces)"
+    else:
+        line = f"{result.status:<7}       {result.source}  ({result.message})"
+    return _printable(line)
 
 
 def _options(args: argparse.Namespace) -> ScoringOptions:
@@ -77,18 +86,25 @@ def run(args: argparse.Namespace) -> int:
         return 2
     inputs, unmatched = expand_inputs(args.paths)
     for pat in unmatched:
-        print(f"pycrl score: nothing matches {pat!r}", file=sys.stderr)
+        print(f"pycrl score: nothing matches {_printable(repr(pat))}", file=sys.stderr)
     if not inputs:
         print("pycrl score: no inputs", file=sys.stderr)
         return 2
+    jsonl = None
+    if args.jsonl:  # opened before the model loads: a bad path fails at once
+        try:
+            jsonl = sys.stdout if args.jsonl == "-" else open(args.jsonl, "w", encoding="utf-8")
+        except OSError as err:
+            print(f"pycrl score: cannot write --jsonl {_printable(args.jsonl)}: {err.strerror or err}",
+                  file=sys.stderr)
+            return 2
     try:
         det = Detector(args.model, options)
     except Exception as err:  # the model folder, its graph or the backend
-        print(f"pycrl score: cannot load the model: {type(err).__name__}: {err}", file=sys.stderr)
+        print(f"pycrl score: cannot load the model: {type(err).__name__}: {_printable(str(err))}", file=sys.stderr)
+        if jsonl not in (None, sys.stdout):
+            jsonl.close()
         return 1
-    jsonl = None
-    if args.jsonl:
-        jsonl = sys.stdout if args.jsonl == "-" else open(args.jsonl, "w", encoding="utf-8")
     human = sys.stderr if jsonl is sys.stdout else sys.stdout
     counts = {"ok": 0, "no_face": 0, "error": 0}
     bar = tqdm(total=len(inputs), unit="file", disable=args.no_progress or None, file=sys.stderr)

@@ -89,9 +89,9 @@ def normalised_source(path: Path) -> bytes:
     """The code of a Python file without its docstrings and comments."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list):  # a statement that is only a string literal does nothing
-            node.body = [s for s in body if not (isinstance(s, ast.Expr) and isinstance(
+        # a statement that is only a string literal does nothing
+        if hasattr(node, "body") and isinstance(node.body, list):
+            node.body = [s for s in node.body if not (isinstance(s, ast.Expr) and isinstance(
                 s.value, ast.Constant) and isinstance(s.value.value, str))]
     return json.dumps(_tree(tree), separators=(",", ":")).encode()
 

@@ -66,7 +66,8 @@ def inference_outputs(model: nn.Module, input_shape: Sequence[int],
                       requested: Optional[Sequence[str]] = None) -> InferenceOutputs:
     """Wrap an eval-mode ``model``; a probe forward finds what it produces."""
     if hasattr(model, "inference_module"):
-        model = model.inference_module()
+        # a method, but torch types Module.__getattr__ as Tensor | Module
+        model = model.inference_module()  # type: ignore[operator]
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     with torch.no_grad():

@@ -10,14 +10,15 @@ by :mod:`pycrl.export.onnx_trace`.
 from __future__ import annotations
 
 import json
-import warnings
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 from pycrl.errors import ExportError
-from pycrl.model_folder import read_json
+from pycrl.fileio import atomic_write_json
+from pycrl.model_card import ModelCard
 
 from .digest import export_key, file_digest, safetensors_digest
 
@@ -107,13 +108,11 @@ def export_onnx(model_or_folder: Any, path: Optional[PathLike] = None, opset: in
     options: Dict[str, Any] = dict(opset=opset, batch_dynamic=batch_dynamic, outputs=requested)
     module = None
     if isinstance(model_or_folder, (str, os.PathLike)):
-        folder = Path(model_or_folder)
-        doc = read_json(folder)
-        tensors = folder / doc.get("tensors", {}).get("file", "model.safetensors")
-        shape = _input_shape(input_size, doc)
-        key = export_key(architecture=doc["architecture"], config=doc.get("config", {}),
-                         input_shape=shape, weights=safetensors_digest(tensors), **options)
-        places = [Path(path)] if path is not None else [folder / ONNX_NAME]
+        card = ModelCard.read(model_or_folder)
+        shape = _input_shape(input_size, {"input_size": card.input_size})
+        key = export_key(architecture=card.architecture, config=card.config,
+                         input_shape=shape, weights=safetensors_digest(card.tensors), **options)
+        places = [Path(path)] if path is not None else [card.folder / ONNX_NAME]
     else:
         from .onnx_trace import describe_module
 
@@ -148,15 +147,13 @@ def export_onnx(model_or_folder: Any, path: Optional[PathLike] = None, opset: in
     folder_out = writable_dir(*(p.parent for p in places))
     place = next(p for p in places if p.parent == folder_out)
     if module is None:
-        module = load_folder(Path(model_or_folder))
+        module = load_folder(card.folder)
     # A reader must never pair the new graph with an old record.
     _sidecar(place).unlink(missing_ok=True)
     served = trace_to_onnx(module, place, input_shape=shape, key=key, **options)
     record = {"key": key, "input_shape": list(shape), "outputs": list(served),
               "opset": opset, "batch_dynamic": batch_dynamic}
-    tmp = place.with_name(place.name + SIDECAR_SUFFIX + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, _sidecar(place))
+    atomic_write_json(_sidecar(place), record)
     return OnnxExport(place, key, shape, served, rebuilt=True)
 
 

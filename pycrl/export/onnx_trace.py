@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Tuple
@@ -11,6 +10,7 @@ import torch
 import torch.nn as nn
 
 from pycrl.errors import ExportError
+from pycrl.fileio import atomic_path
 
 from .digest import TORCH_DTYPE_CODES, TensorDigest
 from .inference_outputs import inference_outputs
@@ -58,42 +58,46 @@ def trace_to_onnx(module: nn.Module, path: Path, *, input_shape: Sequence[int], 
 
     was_training = module.training
     module.eval()
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        head = inference_outputs(module, input_shape, outputs)  # ValueError: bad request
-        device = next((p.device for p in module.parameters()), torch.device("cpu"))
-        # Batch 2, not 1, so the tracer cannot specialise anything to a
-        # singleton batch before the axis is declared dynamic.
-        example = torch.zeros(2 if batch_dynamic else 1, *input_shape, device=device)
-        names = list(head.outputs)
-        dynamic = {n: {0: "batch"} for n in [INPUT_NAME, *names]} if batch_dynamic else None
-        try:
-            with warnings.catch_warnings():
-                # The TorchScript exporter announces its deprecation on every call.
-                warnings.simplefilter("ignore", category=DeprecationWarning)
-                warnings.simplefilter("ignore", category=FutureWarning)
-                # Shapes read as Python ints are meant to be constants: only the batch is dynamic.
-                warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
-                torch.onnx.export(head, (example,), str(tmp), opset_version=opset, dynamo=False,
-                                  input_names=[INPUT_NAME], output_names=names,
-                                  dynamic_axes=dynamic, do_constant_folding=True)
-        except Exception as err:
-            raise ExportError(f"could not export {type(module).__name__} to ONNX: "
-                              f"{type(err).__name__}: {err}") from err
-        proto = onnx.load(str(tmp))
-        _pin_output_shapes(proto, head.sample_shapes)
-        try:
-            onnx.checker.check_model(proto, full_check=True)
-        except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as err:
-            raise ExportError(f"exported graph of {type(module).__name__} failed the "
-                              f"ONNX checker: {err}") from err
-        onnx.helper.set_model_props(proto, {"pycrl_key": key, "pycrl_outputs": ",".join(names)})
-        onnx.save(proto, str(tmp))
-        os.replace(tmp, path)
-        return head.outputs
+        with atomic_path(path) as tmp:
+            return _trace(module, tmp, input_shape=input_shape, key=key, opset=opset,
+                          batch_dynamic=batch_dynamic, outputs=outputs, onnx=onnx)
     finally:
-        tmp.unlink(missing_ok=True)
         module.train(was_training)
+
+
+def _trace(module: nn.Module, tmp: Path, *, input_shape: Sequence[int], key: str, opset: int,
+           batch_dynamic: bool, outputs: Optional[Sequence[str]], onnx: Any) -> Tuple[str, ...]:
+    head = inference_outputs(module, input_shape, outputs)  # ValueError: bad request
+    device = next((p.device for p in module.parameters()), torch.device("cpu"))
+    # Batch 2, not 1, so the tracer cannot specialise anything to a
+    # singleton batch before the axis is declared dynamic.
+    example = torch.zeros(2 if batch_dynamic else 1, *input_shape, device=device)
+    names = list(head.outputs)
+    dynamic = {n: {0: "batch"} for n in [INPUT_NAME, *names]} if batch_dynamic else None
+    try:
+        with warnings.catch_warnings():
+            # The TorchScript exporter announces its deprecation on every call.
+            warnings.simplefilter("ignore", category=DeprecationWarning)
+            warnings.simplefilter("ignore", category=FutureWarning)
+            # Shapes read as Python ints are meant to be constants: only the batch is dynamic.
+            warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+            torch.onnx.export(head, (example,), str(tmp), opset_version=opset, dynamo=False,
+                              input_names=[INPUT_NAME], output_names=names,
+                              dynamic_axes=dynamic, do_constant_folding=True)
+    except Exception as err:
+        raise ExportError(f"could not export {type(module).__name__} to ONNX: "
+                          f"{type(err).__name__}: {err}") from err
+    proto = onnx.load(str(tmp))
+    _pin_output_shapes(proto, head.sample_shapes)
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as err:
+        raise ExportError(f"exported graph of {type(module).__name__} failed the "
+                          f"ONNX checker: {err}") from err
+    onnx.helper.set_model_props(proto, {"pycrl_key": key, "pycrl_outputs": ",".join(names)})
+    onnx.save(proto, str(tmp))
+    return head.outputs
 
 
 def _pin_output_shapes(proto: Any, sample_shapes: Dict[str, Tuple[int, ...]]) -> None:

@@ -55,9 +55,12 @@ UNTRACED_IMPORTS: Dict[str, str] = {
     "errors.py": "exception types",
     "export/digest.py": "computes the key, not the graph",
     "export/sources.py": "this declaration, read by the key and the registry",
+    "fileio.py": "writes the traced graph to disk",
+    "registry.py": "the generic name -> class table the model registry builds on",
+    "model_card.py": "the defaults a model folder records; the key hashes input size and config itself",
     "ops/autograd.py": "CRL's training kernel; the export traces diff_map_torch instead",
     "weights/__init__.py": "loads a model folder, whose weights the key hashes itself",
-    "weights/checkpoint.py": "loads pretrained weights, which the exported weights replace",
+    "checkpoint.py": "loads pretrained weights, which the exported weights replace",
 }
 
 

@@ -15,9 +15,9 @@ from . import cae, crl, exposing, masm, recce  # noqa: F401  (registers the loss
 from .base import Loss, real_mask, split_batch
 from .crl import CENTRE_BUFFER, COMPACT_MODES, CRLLoss
 from .recce import RECCE_RECIPES, CrossEntropyLoss, RecceLoss
-from .registry import create_loss, get_loss_class, list_losses, register_loss
+from .registry import LOSSES, create_loss, get_loss_class, list_losses, register_loss
 
 __all__ = [
     "CENTRE_BUFFER", "COMPACT_MODES", "RECCE_RECIPES", "CRLLoss", "CrossEntropyLoss", "Loss", "RecceLoss",
-    "create_loss", "get_loss_class", "list_losses", "real_mask", "register_loss", "split_batch",
+    "LOSSES", "create_loss", "get_loss_class", "list_losses", "real_mask", "register_loss", "split_batch",
 ]

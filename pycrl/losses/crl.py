@@ -129,6 +129,7 @@ class CRLLoss(Loss):
         feat = pick_feature(out, self.centre_feature)
         centre = self.centre(feat.shape[1], feat.device)
         term, normed = centroid_pull(feat, is_real, centre)
+        assert self._model is not None  # self.centre() raised otherwise
         if self._model.training and torch.is_grad_enabled():
             self.update_centre(centre, normed, is_real)
         return term

@@ -146,11 +146,14 @@ class ExposingLoss(Loss):
         if self.local_loss:
             local = out["cls_local"]
             kl = sum(tempered_kl(local[:, i], out["cls_all"], self.temperature) for i in range(local.shape[1]))
+            assert isinstance(kl, torch.Tensor)  # the exposing model has at least one local block
             terms["ce"] = terms["ce"] + sum(mixed_ce(local[:, i], labels, mix) for i in range(local.shape[1]))
             terms["lil"] = torch.exp(-kl)
         losses = [terms[t] for t in self.active]
         if self.sigma is not None:
             overall = uncertainty_weighted(losses, self.sigma)
         else:
-            overall = sum(self.scales[TERMS.index(t)] * terms[t] for t in self.active)
+            weighted = sum(self.scales[TERMS.index(t)] * terms[t] for t in self.active)
+            assert isinstance(weighted, torch.Tensor)  # "ce" is always active
+            overall = weighted
         return {"overall": overall, **terms}

@@ -53,7 +53,8 @@ class MASMLoss(Loss):
     def regularisers(self) -> dict[str, torch.Tensor]:
         if self._model is None:
             raise RuntimeError("the masm loss reads its regularisers from the model: call loss.attach(model) first")
-        return self._model.regularisers(self.spec_mode)
+        # a method (attach checked it), but torch types Module.__getattr__ as Tensor | Module
+        return self._model.regularisers(self.spec_mode)  # type: ignore[operator]
 
     def forward(self, out: Mapping, labels: torch.Tensor, images) -> dict[str, torch.Tensor]:
         terms = {"cls": classification(out["cls"], labels, self.flood)}

@@ -8,9 +8,17 @@ file, never a crash or a hang. The GPU path (NVIDIA DALI) lives in
 
 from ..limits import DEFAULT_LIMITS, Limits
 from . import errors
+from .dali import dali_available
 from .errors import *  # noqa: F403  (the typed errors, listed in errors.__all__)
 from .image import load_image, media_kind
-from .video import Frame, FrameSampler, SamplingStats, VideoInfo, probe_video, sample_frames
+from .video import (
+    Frame,
+    FrameSampler,
+    SamplingStats,
+    VideoInfo,
+    probe_video,
+    sample_frames,
+)
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -27,9 +35,3 @@ __all__ = [
     "dali_available",
 ]
 
-
-def dali_available():
-    """``(ok, reason)``: whether the DALI GPU pipeline can be built here."""
-    from .dali import dali_available as check
-
-    return check()

@@ -68,7 +68,7 @@ class PresentationIndex:
     were demuxed already). Without pts it falls back to counting.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._pending: list = []
         self._passed = 0
         self._use_pts = True

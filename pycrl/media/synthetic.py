@@ -13,6 +13,8 @@ from typing import Iterable, Sequence
 
 import av
 import numpy as np
+from av.audio.stream import AudioStream
+from av.video.stream import VideoStream
 
 __all__ = ["index_frame", "pick_codec", "read_index", "write_audio", "write_video"]
 
@@ -80,6 +82,7 @@ def write_video(
     path = os.fspath(path)
     with av.open(path, "w") as container:
         stream = container.add_stream(codec or pick_codec(), rate=rate)
+        assert isinstance(stream, VideoStream), f"{stream.codec_context.name} is not a video codec"
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         if gop is not None:
             stream.codec_context.gop_size = gop
@@ -108,6 +111,7 @@ def write_audio(path: str | os.PathLike, seconds: float = 0.5, codec: str = "aac
     path = os.fspath(path)
     with av.open(path, "w") as container:
         stream = container.add_stream(codec, rate=rate, layout="mono")
+        assert isinstance(stream, AudioStream), f"{codec} is not an audio codec"
         samples = int(seconds * rate)
         tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(samples) / rate)).astype(np.float32)
         # PyAV converts the sample format and re-chunks to the encoder's frame size.

@@ -38,7 +38,13 @@ import numpy as np
 
 from ..limits import DEFAULT_LIMITS, Limits
 from ._container import VideoInfo, check_geometry, open_video, video_info
-from ._decode import decoded_frames, display_rotation, frame_seconds, scan_packets, to_rgb
+from ._decode import (
+    decoded_frames,
+    display_rotation,
+    frame_seconds,
+    scan_packets,
+    to_rgb,
+)
 from ._source import Deadline
 from .errors import CorruptMediaError, MediaLimitError
 

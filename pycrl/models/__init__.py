@@ -7,7 +7,13 @@
 Importing this package registers every architecture family below.
 """
 
+# Architecture families (import order = registration; each file registers itself).
+from . import cae, classifiers, crl, efficientnet, exposing, masm, recce, tiny, xception  # noqa: F401
 from .base import Backbone, Detector, FeatureInfo, global_pool
+from .classifiers import BackboneClassifier, EfficientNetB4Detector, XceptionDetector
+from .crl import CRL, JointGR, XceptionLite
+from .efficientnet import EfficientNet, EfficientNetB4DFB, EfficientNetLite0
+from .recce import GraphReasoning, GuidedAttention, Recce
 from .registry import (
     BACKBONES,
     MODELS,
@@ -18,21 +24,14 @@ from .registry import (
     register_backbone,
     register_model,
 )
-
-# Architecture families (import order = registration; each file registers itself).
-from . import tiny, xception, efficientnet, classifiers, recce, crl, exposing, masm, cae  # noqa: E402,F401
-from .classifiers import BackboneClassifier, EfficientNetB4Detector, XceptionDetector  # noqa: E402
-from .efficientnet import EfficientNet, EfficientNetB4DFB, EfficientNetLite0  # noqa: E402
-from .crl import CRL, JointGR, XceptionLite  # noqa: E402
-from .recce import GraphReasoning, GuidedAttention, Recce  # noqa: E402
-from .tiny import TinyBackbone  # noqa: E402
-from .xception import Xception  # noqa: E402
+from .tiny import TinyBackbone
+from .xception import Xception
 
 __all__ = [
     "Backbone", "Detector", "FeatureInfo", "global_pool",
     "BACKBONES", "MODELS", "create_backbone", "create_model", "list_backbones",
     "list_models", "register_backbone", "register_model",
-    "BackboneClassifier", "EfficientNetB4Detector", "XceptionDetector",
+    "BackboneClassifier", "EfficientNetB4Detector", "XceptionDetector", "CRL", "JointGR", "XceptionLite",
     "EfficientNet", "EfficientNetB4DFB", "EfficientNetLite0",
     "GraphReasoning", "GuidedAttention", "Recce", "TinyBackbone", "Xception",
 ]

@@ -9,6 +9,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from pycrl import model_card as card
+
 
 class FeatureInfo(NamedTuple):
     name: str
@@ -93,11 +95,11 @@ class Detector(nn.Module):
     num_classes: int = 2
     # What a model folder records by default (pycrl.weights.save).
     default_meta: Dict = {
-        "input_size": [3, 256, 256],
-        "mean": [0.5, 0.5, 0.5],
-        "std": [0.5, 0.5, 0.5],
-        "labels": {"0": "real", "1": "fake"},
-        "decision_threshold": 0.5,
+        "input_size": list(card.DEFAULT_INPUT_SIZE),
+        "mean": list(card.DEFAULT_MEAN),
+        "std": list(card.DEFAULT_STD),
+        "labels": dict(card.DEFAULT_LABELS),
+        "decision_threshold": card.DEFAULT_THRESHOLD,
     }
 
     def inference_module(self) -> nn.Module:

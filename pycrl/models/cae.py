@@ -34,6 +34,7 @@ OUT_ACTIVATIONS = ("tanh", "linear")
 def _up_block(in_ch: int, out_ch: int, mode: str) -> nn.Sequential:
     """One x2 decoder stage: ConvTranspose k4 s2 p1 (exact doubling) or nearest x2 +
     3x3 conv (fewer weights, no checkerboard), then BN and ReLU."""
+    up: list[nn.Module]
     if mode == "transpose":
         up = [nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1, bias=False)]
     else:

@@ -16,11 +16,13 @@ Differences from RECCE:
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, TypedDict
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from pycrl.ops.autograd import multiview_recon_diff
 
 from .base import Backbone, Detector, FeatureInfo, global_pool
 from .efficientnet import EfficientNetLite0
@@ -75,16 +77,17 @@ def diff_map_torch(x: torch.Tensor, views: Sequence[torch.Tensor], weights: Sequ
     full = (int(x.shape[-2]), int(x.shape[-1]))  # constants in a trace: static shapes
     d = sum(w * (F.interpolate(v, size=full, mode="bilinear", align_corners=False) - x).abs().mean(1, keepdim=True)
             for w, v in zip(weights, views))
+    assert isinstance(d, torch.Tensor)  # there is at least one view
     return _pool_to(d, (int(size[0]), int(size[1])))
 
 
-def _pool_to(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+def _pool_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Average pooling to ``size``: a fixed-kernel pool when the size divides
     evenly (exports to ONNX with static shapes), adaptive pooling otherwise."""
     h, w = int(x.shape[-2]), int(x.shape[-1])
     if h % size[0] == 0 and w % size[1] == 0:
         return F.avg_pool2d(x, (h // size[0], w // size[1]))
-    return F.adaptive_avg_pool2d(x, tuple(size))
+    return F.adaptive_avg_pool2d(x, size)
 
 
 def _exporting() -> bool:
@@ -147,7 +150,16 @@ class DiffGate(nn.Module):
 # Where CRL splices each encoder: ``entry`` ends at stride 16 (the decoder's input),
 # ``middle`` stays at stride 16 (the graph-reasoning vertex set ``a``), ``gate`` is the stage
 # the difference map gates, ``tail`` runs to the pooled embedding.
-ENCODER_PLANS = {
+class EncoderPlan(TypedDict):
+    """Where CRL taps an encoder: stage ranges (first, last) and the gated stage."""
+
+    entry: tuple[str, str]
+    middle: tuple[str, str]
+    gate: str
+    tail: tuple[str, str]
+
+
+ENCODER_PLANS: dict[str, EncoderPlan] = {
     "xception": {"entry": ("stem", "block4"), "middle": ("block5", "block7"), "gate": "block8",
                  "tail": ("block9", "head")},
     "lite": {"entry": ("stem", "block4"), "middle": ("block5", "block7"), "gate": "block8",
@@ -209,6 +221,7 @@ class CRL(Detector):
         self.view_weights = tuple(float(w) for w in view_weights)
         self.diff_ratio, self.use_joint_gr, self.use_diff_gate = int(diff_ratio), joint_gr, diff_gate
         self.plan = ENCODER_PLANS[encoder]
+        self.encoder: Backbone
         if encoder == "xception":
             self.encoder = Xception()
         elif encoder == "lite":
@@ -230,6 +243,7 @@ class CRL(Detector):
         self.decoder4 = XceptionBlock(d4, d4, 3, 1)
         self.decoder5 = _upsample_block(d4, d5)       # 1/2
         self.decoder6 = nn.Sequential(nn.Conv2d(d5, 3, 1, bias=False), nn.Tanh())
+        self.decoder7: nn.Module
         if full_view == "upsample":
             self.decoder7 = _upsample_block(d5, d5)       # full resolution
             self.decoder8 = nn.Sequential(nn.Conv2d(d5, 3, 1, bias=False), nn.Tanh())
@@ -237,6 +251,7 @@ class CRL(Detector):
             self.decoder7 = nn.Identity()
             self.decoder8 = nn.Sequential(nn.Conv2d(d5, 12, 1, bias=False), nn.PixelShuffle(2), nn.Tanh())
         self.side4 = nn.Sequential(nn.Conv2d(d4, 3, 1, bias=False), nn.Tanh())  # the 1/4 view
+        self.reasoning: GraphReasoning
         if joint_gr:
             self.reasoning = JointGR(mid, gr, d2, d4, 16, (2, 4, self.diff_ratio), drop_rate)
         else:
@@ -254,17 +269,18 @@ class CRL(Detector):
             for module in self.encoder.stage_modules(stage):
                 module.requires_grad_(False)
         if channels_last:
-            self.to(memory_format=torch.channels_last)
+            # Module.to takes memory_format at runtime; torch's overloads omit it
+            self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def _diff_map(self, x: torch.Tensor, views, size, weights=None) -> torch.Tensor:
         weights = self.view_weights if weights is None else weights
         if _exporting():
             return diff_map_torch(x, views, weights, size)
-        from pycrl.ops.autograd import multiview_recon_diff
-
         # Under autocast the decoder's views may be float16: the kernel takes one dtype.
-        return multiview_recon_diff(x.detach().contiguous(), [v.to(x.dtype).contiguous() for v in views],
-                                    weights=weights, pool=tuple(size)).diff_map
+        out = multiview_recon_diff(x.detach().contiguous(), [v.to(x.dtype).contiguous() for v in views],
+                                   weights=weights, pool=tuple(size))
+        assert out.diff_map is not None  # a pool size was given
+        return out.diff_map
 
     def forward(self, x: torch.Tensor) -> Dict[str, object]:
         enc_in = x

@@ -21,6 +21,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from pycrl.checkpoint import check_and_load, read_state_dict
+
 from .base import Backbone, FeatureInfo, global_pool
 from .registry import register_backbone
 
@@ -274,8 +276,6 @@ def load_lite0_imagenet(model: EfficientNet) -> EfficientNet:
 
     The 1000-way ``_fc`` is loaded only when the model has one of that size.
     """
-    from pycrl.weights.checkpoint import read_state_dict, check_and_load
-
     state = read_state_dict(lite0_weights_path())
     if model._fc is None or model._fc.out_features != state["_fc.weight"].shape[0]:
         state = {k: v for k, v in state.items() if not k.startswith("_fc.")}

@@ -52,8 +52,12 @@ def unpackable_reason(backbone: nn.Module) -> str | None:
     return None
 
 
-def _stack(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-    return torch.cat([t.detach() for t in tensors]).clone()
+def _stack(tensors: Sequence[torch.Tensor | None]) -> torch.Tensor:
+    # The copies share one architecture: an optional tensor (a bias, BatchNorm
+    # statistics) that the packed module has, every copy has.
+    present = [t for t in tensors if t is not None]
+    assert len(present) == len(tensors)
+    return torch.cat([t.detach() for t in present]).clone()
 
 
 def _pack_conv(conv: nn.Conv2d, parts: Sequence[nn.Conv2d]) -> None:
@@ -116,7 +120,8 @@ class LocalBlocks(nn.Module):
         else:
             self.nets = nn.ModuleList(backbones)
         if channels_last:
-            self.to(memory_format=torch.channels_last)
+            # Module.to takes memory_format at runtime; torch's overloads omit it
+            self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.packed:

@@ -37,6 +37,12 @@ class GradientSNRMask(nn.Module):
         momentum: EMA momentum of the gradient statistics.
     """
 
+    grad_mean: torch.Tensor
+    grad_sq: torch.Tensor
+    seen: torch.Tensor
+    active: torch.Tensor
+    snr: torch.Tensor
+
     def __init__(self, names: Sequence[str], sizes: Sequence[int], mode: str = "top_k",
                  top_k: float = 0.5, threshold: float = 1.0, every: int = 20, warmup: int = 20,
                  momentum: float = 0.9):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -130,7 +130,7 @@ class MASM(PooledClassifier):
         self.backbone.requires_grad_(False)
         patterns = targets if targets is not None else DEFAULT_TARGETS.get(backbone)
         self.group_ranks: Dict[str, int] = {}
-        self._rank_rule = dict(groups=groups, group_rank=group_rank, principal_rank=principal_rank,
+        self._rank_rule: dict[str, Any] = dict(groups=groups, group_rank=group_rank, principal_rank=principal_rank,
                                principal_energy=principal_energy, max_tail_fraction=max_tail_fraction,
                                given=dict(group_ranks or {}))
         for name, layer in self._candidate_layers(patterns).items():
@@ -149,7 +149,7 @@ class MASM(PooledClassifier):
         """The layers named by ``patterns``; None: every dense Linear / 1x1 conv."""
         if patterns is not None:
             return find_targets(self.backbone, patterns)
-        dense = {n: m for n, m in self.backbone.named_modules()
+        dense: dict[str, nn.Module] = {n: m for n, m in self.backbone.named_modules()
                  if isinstance(m, nn.Linear) or (isinstance(m, nn.Conv2d) and m.groups == 1
                                                  and m.kernel_size == (1, 1))}
         if not dense:
@@ -256,7 +256,9 @@ class MASM(PooledClassifier):
         """A plain copy with every subspace merged into its layer's weight."""
         backbone = copy.deepcopy(self.backbone)
         for name in self.layer_names:
-            backbone.set_submodule(name, backbone.get_submodule(name).merged())
+            layer = backbone.get_submodule(name)
+            assert isinstance(layer, SubspaceLayer)  # layer_names are the decomposed layers
+            backbone.set_submodule(name, layer.merged())
         plain = PooledClassifier(backbone, copy.deepcopy(self.head), self.dropout_rate)
         plain.default_meta = dict(self.default_meta)
         return plain.requires_grad_(False).train(self.training)

@@ -69,14 +69,17 @@ class GraphReasoning(nn.Module):
         return v.reshape(-1, h * w, r * r, c)
 
     def aggregate(self, flat_a: torch.Tensor, v: torch.Tensor, r: int, hw: Sequence[int],
-                  embedding: nn.Sequential, reweight: nn.Linear) -> torch.Tensor:
+                  embedding: nn.Sequential, reweight: nn.Module) -> torch.Tensor:
         """Attention-weighted sum of the embedded children of each location.
 
         flat_a: (B, L, D) embedded a-vertices; v: (B, C, h*r, w*r). -> (B, L, D)
+        embedding: (Linear, ReLU, Linear); reweight: the Linear scoring [a; child].
         """
         d = flat_a.shape[-1]
         hidden = F.relu(embedding[0](self.patches(v, r, hw[0], hw[1])))  # B, L, r*r, Dh
-        w2 = embedding[2].weight                                            # D x Dh
+        second = embedding[2]
+        assert isinstance(second, nn.Linear) and isinstance(reweight, nn.Linear)
+        w2 = second.weight                                                  # D x Dh
         w_a, w_b = reweight.weight[:, :d], reweight.weight[:, d:]           # 1 x D each
         logit = F.linear(flat_a, w_a).unsqueeze(2) + F.linear(hidden, w_b @ w2)
         attn = torch.softmax(F.relu(logit), dim=2)                          # over the r*r children

@@ -11,34 +11,23 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Callable, Dict, List, Mapping, Tuple, Type, TypeVar
-
-import torch.nn as nn
+from typing import Mapping, Tuple
 
 from pycrl.export.sources import BACKBONE_SOURCES, MODEL_SOURCES
+from pycrl.registry import Registry
 
-T = TypeVar("T", bound=Type[nn.Module])
 
-
-class Registry:
-    """A flat name -> nn.Module class table."""
+class ArchitectureRegistry(Registry):
+    """The generic table plus what model folders and export keys rely on:
+    a declared-sources check and constructor-argument recording."""
 
     def __init__(self, kind: str, sources: Mapping[str, Tuple[str, ...]]):
-        self.kind = kind
+        super().__init__(kind, name_attr="pycrl_name")
         self.sources = sources  # name -> files its exported graph is traced from
-        self._table: Dict[str, type] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
-        def deco(cls: T) -> T:
-            if name in self._table and self._table[name] is not cls:
-                raise ValueError(f"{self.kind} {name!r} is already registered")
-            self._check_declared(name, cls)
-            _record_init_args(cls)
-            cls.pycrl_name = name
-            self._table[name] = cls
-            return cls
-
-        return deco
+    def on_register(self, name: str, cls: type) -> None:
+        self._check_declared(name, cls)
+        _record_init_args(cls)
 
     def _check_declared(self, name: str, cls: type) -> None:
         if not cls.__module__.startswith("pycrl."):
@@ -48,19 +37,8 @@ class Registry:
             raise ValueError(f"{self.kind} {name!r} ({own}): declare the files its exported graph "
                              f"is traced from, {own} among them, in pycrl/export/sources.py")
 
-    def get(self, name: str) -> type:
-        try:
-            return self._table[name]
-        except KeyError:
-            raise KeyError(
-                f"unknown {self.kind} {name!r}; registered: {', '.join(sorted(self._table))}"
-            ) from None
 
-    def create(self, name: str, **cfg) -> nn.Module:
-        return self.get(name)(**cfg)
-
-    def names(self) -> List[str]:
-        return sorted(self._table)
+RECORDS_MARK = "_pycrl_records"  # set on a wrapped __init__, so it is wrapped once
 
 
 def _record_init_args(cls: type) -> None:
@@ -69,9 +47,9 @@ def _record_init_args(cls: type) -> None:
     Recorded after the original __init__ runs, so a registered subclass
     overwrites what its registered base recorded.
     """
-    if "__init__" not in cls.__dict__ or getattr(cls.__init__, "_pycrl_records", False):
+    init = cls.__dict__.get("__init__")
+    if init is None or getattr(init, RECORDS_MARK, False):
         return
-    init = cls.__init__
     sig = inspect.signature(init)
 
     @functools.wraps(init)
@@ -87,35 +65,17 @@ def _record_init_args(cls: type) -> None:
             cfg.update(extra)
         object.__setattr__(self, "pycrl_config", cfg)
 
-    wrapped._pycrl_records = True
-    cls.__init__ = wrapped
+    setattr(wrapped, RECORDS_MARK, True)
+    type.__setattr__(cls, "__init__", wrapped)
 
 
-MODELS = Registry("model", MODEL_SOURCES)
-BACKBONES = Registry("backbone", BACKBONE_SOURCES)
+MODELS = ArchitectureRegistry("model", MODEL_SOURCES)
+BACKBONES = ArchitectureRegistry("backbone", BACKBONE_SOURCES)
 
-
-def register_model(name: str):
-    """Class decorator: make a detector buildable by ``create_model(name)``."""
-    return MODELS.register(name)
-
-
-def register_backbone(name: str):
-    """Class decorator: make a backbone buildable by ``create_backbone(name)``."""
-    return BACKBONES.register(name)
-
-
-def create_model(name: str, **cfg) -> nn.Module:
-    return MODELS.create(name, **cfg)
-
-
-def create_backbone(name: str, **cfg) -> nn.Module:
-    return BACKBONES.create(name, **cfg)
-
-
-def list_models() -> List[str]:
-    return MODELS.names()
-
-
-def list_backbones() -> List[str]:
-    return BACKBONES.names()
+# The names callers use; bound to the tables above.
+register_model = MODELS.register
+register_backbone = BACKBONES.register
+create_model = MODELS.create
+create_backbone = BACKBONES.create
+list_models = MODELS.names
+list_backbones = BACKBONES.names

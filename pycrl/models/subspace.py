@@ -112,9 +112,13 @@ class SubspaceLayer(nn.Module):
     On the meta device (a model folder being rebuilt) only shapes are made.
     """
 
+    ref_sq_norm: torch.Tensor
+    ref_tail_sv: torch.Tensor
+
     def __init__(self, base: nn.Module, groups: int, group_rank: int):
         super().__init__()
         w = weight_matrix(base)
+        assert isinstance(base, (nn.Linear, nn.Conv2d))  # weight_matrix accepts nothing else
         out_dim, in_dim = w.shape
         self.groups, self.group_rank = int(groups), int(group_rank)
         self.base = base

@@ -11,11 +11,14 @@ Effort's head (docs/methods.md §5.3) reads.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Dict, Mapping, Optional, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from pycrl.checkpoint import CheckpointError, check_and_load, read_state_dict
 
 from .base import Backbone, FeatureInfo
 from .registry import register_backbone
@@ -40,7 +43,7 @@ def quick_gelu(x: torch.Tensor) -> torch.Tensor:
     return x * torch.sigmoid(1.702 * x)
 
 
-ACTIVATIONS = {"quick_gelu": quick_gelu, "gelu": F.gelu}
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"quick_gelu": quick_gelu, "gelu": F.gelu}
 
 
 class ClipEmbeddings(nn.Module):
@@ -195,8 +198,6 @@ def hf_vision_state(state: Mapping[str, torch.Tensor], source: str) -> Dict[str,
     Any single prefix is accepted; the text tower, projections and ``logit_scale`` of a
     full ``CLIPModel`` are left out.
     """
-    from pycrl.weights.checkpoint import CheckpointError
-
     prefixes = sorted({k[:-len(ANCHOR)] for k in state if k.endswith(ANCHOR)})
     if len(prefixes) != 1:
         what = f"several vision towers {prefixes}" if prefixes else f"no '{ANCHOR}' key"
@@ -210,8 +211,6 @@ def hf_vision_state(state: Mapping[str, torch.Tensor], source: str) -> Dict[str,
 
 def load_hf_clip(model: ClipViT, source: Union[str, os.PathLike, Mapping[str, torch.Tensor]]) -> ClipViT:
     """Load HF CLIP vision weights into ``model`` by key: every key and shape must fit."""
-    from pycrl.weights.checkpoint import CheckpointError, check_and_load, read_state_dict
-
     name = "<state dict>" if isinstance(source, Mapping) else os.fspath(source)
     state = hf_vision_state(read_state_dict(source), name)
     try:

@@ -51,6 +51,7 @@ class XceptionBlock(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, reps: int, stride: int = 1,
                  start_with_relu: bool = True, grow_first: bool = True):
         super().__init__()
+        self.skip: nn.Conv2d | None
         if out_ch != in_ch or stride != 1:
             self.skip = nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False)
             self.skipbn = nn.BatchNorm2d(out_ch)

@@ -105,7 +105,8 @@ class _Compactness(torch.autograd.Function):
         zero = normed.new_zeros(())
         grad_stats = torch.stack([g if g is not None else zero for g in (g_sim, g_diff, g_centroid)])
         batch, dim = ctx.shape[:2]
-        grad = ops.compactness_grad((batch, dim), is_real, normed, norms, grad_stats, centre if ctx.has_centre else None)
+        grad = ops.compactness_grad((batch, dim), is_real, normed, norms, grad_stats,
+                                    centre if ctx.has_centre else None)
         if len(ctx.shape) == 4:
             # Pooling spreads the gradient evenly: a stride-0 view, not a (B,D,h,w) copy.
             hw = ctx.shape[2] * ctx.shape[3]

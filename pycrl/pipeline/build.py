@@ -44,4 +44,7 @@ def build_pipeline(card: ModelCard, options: ScoringOptions) -> Pipeline:
     except BaseException:
         net.close()
         raise
-    return Pipeline(decoder, faces, score, aggregate, workers=options.workers)
+    # Inputs in flight, bounded by frames (each input may hold up to `frames` frames' crops),
+    # so a large `frames` cannot multiply memory by the worker count.
+    window = max(1, min(2 * options.workers, options.prefetch_frames // options.frames))
+    return Pipeline(decoder, faces, score, aggregate, workers=options.workers, window=window)

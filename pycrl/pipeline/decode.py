@@ -10,6 +10,9 @@ import numpy as np
 
 from pycrl.limits import Limits
 from pycrl.media import Frame, load_image, media_kind, sample_frames
+from pycrl.media.dali import (
+    DaliVideoBatcher,  # imports DALI itself only when a pipeline is built
+)
 
 
 class Decode(Protocol):
@@ -53,8 +56,6 @@ class DaliDecoder(MediaDecoder):
 
     def _batcher(self):
         if not hasattr(self._local, "batcher"):
-            from pycrl.media.dali import DaliVideoBatcher  # DALI is an optional extra
-
             self._local.batcher = DaliVideoBatcher(n=self.frames, batch_size=1, limits=self.limits,
                                                    size=self.size, device=self.device)
         return self._local.batcher

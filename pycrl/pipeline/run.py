@@ -25,9 +25,11 @@ class Pipeline:
     """
 
     def __init__(self, decode: Decode, faces: FaceStage, score: ScoreStage, aggregate: Aggregate,
-                 *, workers: int = 2):
+                 *, workers: int = 2, window: int | None = None):
         self.decode, self.faces, self.score, self.aggregate = decode, faces, score, aggregate
         self.workers = workers
+        #: inputs prepared ahead of the network (default twice the workers)
+        self.window = window or 2 * workers
 
     def prepare(self, source: Any) -> Item:
         """Decode the sampled frames and align their faces; a failure is kept in ``item.error``."""
@@ -70,10 +72,10 @@ class Pipeline:
         return self.finish(self.prepare(source))
 
     def run_many(self, sources: Iterable, prefetch: int | None = None) -> Iterator[Result]:
-        """Results in input order. Up to ``prefetch`` inputs (default twice the workers) are
+        """Results in input order. Up to ``prefetch`` inputs (default ``self.window``) are
         prepared ahead; memory is bounded by that window (only aligned crops are kept, never
         all frames)."""
-        window = prefetch or 2 * self.workers
+        window = prefetch or self.window
         with ThreadPoolExecutor(self.workers, thread_name_prefix="pycrl-prep") as pool:
             pending: deque[Future] = deque()
             for src in sources:

@@ -43,7 +43,8 @@ class ScoreStage:
         s = self.side
         if isinstance(faces, np.ndarray) and faces.dtype != np.uint8:
             if faces.ndim != 4 or faces.shape[1:] != (3, s, s):
-                raise ValueError(f"faces: expected float (N, 3, {s}, {s}) normalised crops, got {faces.dtype} {faces.shape}")
+                raise ValueError(f"faces: expected float (N, 3, {s}, {s}) normalised crops, "
+                                 f"got {faces.dtype} {faces.shape}")
             return np.ascontiguousarray(faces, dtype=np.float32)
         if isinstance(faces, np.ndarray):
             if faces.ndim == 3:
@@ -77,7 +78,8 @@ class ScoreStage:
                 outs.setdefault(k, []).append(v)
         res = {k: np.concatenate(v) for k, v in outs.items()} if outs else {"prob": np.zeros(0, np.float32)}
         if self.centre is not None and "feat" in res and res["feat"].shape[1] == self.centre.size and len(x):
-            res["compactness"] = ops.prototype_distance(np.ascontiguousarray(res["feat"], np.float32), self.centre[None])[0]
+            feat = np.ascontiguousarray(res["feat"], np.float32)
+            res["compactness"] = ops.prototype_distance(feat, self.centre[None])[0]
         if self.heatmap_size and "recon" in res and len(x):
             recon = np.ascontiguousarray(res["recon"], np.float32)
             side = min(self.heatmap_size, recon.shape[-1])

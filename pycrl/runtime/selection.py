@@ -47,7 +47,7 @@ def open_backend(name: str, model: Any, **options: Any) -> Backend:
     BackendUnavailable with every reason when none can run. ``device="cpu"``
     leaves the GPU-only backends out (each CPU backend's default device is the CPU).
     """
-    order = AUTO_ORDER
+    order: tuple[str, ...] = AUTO_ORDER
     if options.get("device") == "cpu":
         options = {k: v for k, v in options.items() if k != "device"}
         if name in GPU_ONLY:

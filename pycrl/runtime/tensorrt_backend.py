@@ -47,7 +47,7 @@ class TensorRTBackend(BaseBackend):
         try:
             import pycuda.driver as cuda  # type: ignore[import-untyped,import-not-found]
         except ImportError as err:
-            raise BackendUnavailable(self.name, f"pycuda is needed for buffers and streams: {err}")
+            raise BackendUnavailable(self.name, f"pycuda is needed for buffers and streams: {err}") from err
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from pycrl import environment
 from pycrl.export.onnx_cache import DEFAULT_INPUT, OnnxExport
-from pycrl.model_folder import read_json
+from pycrl.model_card import ModelCard
 
 from .errors import BackendUnavailable
 from .interface import BaseBackend, Outputs
@@ -40,7 +40,7 @@ class TorchBackend(BaseBackend):
         if isinstance(model, (str, os.PathLike)):
             from pycrl.weights import load
 
-            shape = read_json(Path(model)).get("input_size", DEFAULT_INPUT)
+            shape = ModelCard.read(model).input_size
             module = load(model, device=self._device)
         else:
             meta = getattr(model, "pycrl_meta", None) or getattr(model, "default_meta", {})

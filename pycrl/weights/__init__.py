@@ -8,7 +8,8 @@
 Nothing here unpickles arbitrary objects.
 """
 
-from .checkpoint import CheckpointError, check_and_load, read_state_dict
+from pycrl.checkpoint import CheckpointError, check_and_load, read_state_dict
+
 from .deepfakebench import import_deepfakebench
 from .folder import load, read_meta, save
 

@@ -15,11 +15,16 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch.nn as nn
 
+from pycrl.checkpoint import (
+    CheckpointError,
+    Source,
+    assert_materialised,
+    build_on_meta,
+    raise_if_mismatch,
+    read_state_dict,
+)
 from pycrl.models import create_model
 from pycrl.models.xception import DEEPFAKEBENCH_KEYMAP, Xception
-
-from .checkpoint import (CheckpointError, Source, assert_materialised, build_on_meta,
-                         raise_if_mismatch, read_state_dict)
 
 Rules = Sequence[Tuple[str, Optional[str]]]
 Shapes = Dict[str, tuple]
@@ -138,7 +143,8 @@ def import_deepfakebench(path_or_state_dict: Source, detector: str = "recce",
             mapped[new] = tensor.to(own[new].dtype, copy=in_memory)
     model.load_state_dict(mapped, strict=True, assign=True)
     assert_materialised(model)
-    model.pycrl_provenance = {
+    # torch types Module.__setattr__ for tensors and modules; this is a plain attribute
+    model.pycrl_provenance = {  # type: ignore[assignment]
         "source": "deepfakebench",
         "detector": detector,
         "checkpoint": None if in_memory else str(path_or_state_dict),

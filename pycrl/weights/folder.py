@@ -17,12 +17,18 @@ from typing import Any, Dict, Mapping, Optional, Union
 import torch
 import torch.nn as nn
 
+import pycrl
 from pycrl import model_folder
+from pycrl.checkpoint import (
+    CheckpointError,
+    assert_materialised,
+    build_on_meta,
+    raise_if_mismatch,
+)
 from pycrl.fileio import atomic_path, atomic_write
 from pycrl.model_folder import FORMAT, FORMAT_VERSION, JSON_NAME
 from pycrl.models import MODELS, create_model
 
-from .checkpoint import CheckpointError, assert_materialised, build_on_meta, raise_if_mismatch
 TENSORS_NAME = "model.safetensors"
 _RESERVED = ("format", "format_version", "architecture", "config", "tensors")
 
@@ -55,7 +61,7 @@ def save(model: nn.Module, folder: PathLike, meta: Optional[Mapping[str, Any]] =
     summary. ``provenance`` is merged with what pycrl records itself.
     """
     name = getattr(type(model), "pycrl_name", None)
-    if name is None or name not in MODELS.names() or MODELS.get(name) is not type(model):
+    if name is None or name not in MODELS or MODELS.get(name) is not type(model):
         raise ValueError(f"{type(model).__name__} is not a registered pycrl model "
                          f"(registered: {MODELS.names()})")
     meta = dict(meta or {})
@@ -63,7 +69,6 @@ def save(model: nn.Module, folder: PathLike, meta: Optional[Mapping[str, Any]] =
     if clash:
         raise ValueError(f"meta may not set {clash}: they describe the stored model itself")
 
-    import pycrl
     doc: Dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -150,5 +155,5 @@ def load(folder: PathLike, device: Union[str, torch.device] = "cpu") -> nn.Modul
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()},
                           strict=True, assign=True)
     assert_materialised(model, doc["architecture"])
-    model.pycrl_meta = doc
+    model.pycrl_meta = doc  # type: ignore[assignment]  # a plain attribute; torch types Module.__setattr__ for tensors
     return model.to(device).eval()

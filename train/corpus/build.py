@@ -117,7 +117,8 @@ def detect_faces(photos: Iterable[Photo], settings: BuildSettings, progress: boo
     for photo in tqdm(photos, desc="faces", unit="photo", disable=not progress):
         data = photo.path.read_bytes()
         image, photo_sha = load_image(data), sha256(data)
-        boxes = [b for b in detector.detect(image) if min(b.box[2] - b.box[0], b.box[3] - b.box[1]) >= settings.min_face]
+        boxes = [b for b in detector.detect(image)
+                 if min(b.box[2] - b.box[0], b.box[3] - b.box[1]) >= settings.min_face]
         if settings.verify:
             boxes = [b for b in boxes if confirmed_by_cnn(cnn, image, b.box)]
         # left to right, top to bottom: stable face indices whatever the detector's order

@@ -18,8 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from train.data.base import FrameDataset, FrameRecord
-from train.data.errors import (DatasetLayoutError, DatasetNotFoundError, EmptySplitError,
-                               MissingFramesError)
+from train.data.errors import (
+    DatasetLayoutError,
+    DatasetNotFoundError,
+    EmptySplitError,
+    MissingFramesError,
+)
 from train.data.labels import resolve_label
 from train.data.sampling import linspace_indices
 

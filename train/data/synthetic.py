@@ -19,7 +19,14 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from train.data.drawing import ellipse_points, fill, paint, poly_mask, smooth_closed, stroke
+from train.data.drawing import (
+    ellipse_points,
+    fill,
+    paint,
+    poly_mask,
+    smooth_closed,
+    stroke,
+)
 from train.data.face_template import aligned_five_points
 from train.data.seeding import rng_for
 

@@ -8,7 +8,6 @@ are read back with ``torch.load(weights_only=True)``: tensors and plain containe
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 

@@ -10,8 +10,8 @@ A source is one mapping; ``data.train`` may also be a list of them (concatenated
     self_blend then configures the sbi family and the masks) and repeats: N (each real N times)
 
 ``label_keys: [K, ...]`` keeps only the videos under those DeepfakeBench label keys (e.g. the
-reals and one manipulation method). ``type`` may be left out: ``json``/``json_folder`` mean deepfakebench, ``root`` means
-folder. With ``self_blend`` only the real frames of the source are used, each also giving
+reals and one manipulation method). ``type`` may be left out: ``json``/``json_folder`` mean
+deepfakebench, ``root`` means folder. With ``self_blend`` only the real frames of the source are used, each also giving
 an on-the-fly self-blended fake. ``split`` defaults to the section's name.
 
 Order and randomness: the training order of an epoch is a permutation drawn from
@@ -70,7 +70,12 @@ def _self_blend_config(value: Any):
 
 def build_source(spec: Mapping, split: str, *, resolution: int, mean, std, augment=None, seed: int = 0) -> Dataset:
     """One dataset from one source mapping."""
-    from train.data import DeepfakeBenchDataset, FaceCorpusDataset, FolderDataset, ForgeryDataset
+    from train.data import (
+        DeepfakeBenchDataset,
+        FaceCorpusDataset,
+        FolderDataset,
+        ForgeryDataset,
+    )
 
     kind = source_type(spec)
     args = {k: v for k, v in spec.items() if k not in FORGERY_KEYS | {"type", "label_keys"}}

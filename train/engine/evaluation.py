@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from pycrl.model_card import ModelCard
 from train.engine.runtime import autocast
 from train.metrics import accuracy, compute_metrics, eer_threshold, threshold_at_fpr
 
@@ -98,9 +99,9 @@ def evaluate_folder(model_dir: str, source: Mapping, *, split: str = "test", bat
         torch.set_num_threads(int(threads))
     torch.manual_seed(seed)  # on-the-fly self-blended fakes draw from it: same fakes every run
     dev = pick_device(device)
-    model = weights.load(model_dir, device=dev)
-    meta = model.pycrl_meta
-    data_cfg = {"resolution": int(meta["input_size"][-1]), "mean": meta["mean"], "std": meta["std"],
+    card = ModelCard.read(model_dir)
+    model = weights.load(card.folder, device=dev)
+    data_cfg = {"resolution": card.side, "mean": list(card.mean), "std": list(card.std),
                 "eval_batch_size": batch_size, "workers": workers, split: dict(source)}
     ds = build_dataset(data_cfg, split, False, seed)
     loader = eval_loader(ds, data_cfg, seed)
@@ -109,6 +110,6 @@ def evaluate_folder(model_dir: str, source: Mapping, *, split: str = "test", bat
         pred = predict(model, loader, dev, progress=bar)
     finally:
         bar.close()
-    thr = float(meta.get("decision_threshold", 0.5)) if threshold is None else float(threshold)
-    return {"model": str(model_dir), "architecture": meta["architecture"], "data": describe(ds, dict(source)),
-            "metrics": metrics(pred, thr), "threshold": meta.get("threshold")}
+    thr = card.threshold if threshold is None else float(threshold)
+    return {"model": str(model_dir), "architecture": card.architecture, "data": describe(ds, dict(source)),
+            "metrics": metrics(pred, thr), "threshold": card.doc.get("threshold")}

@@ -29,15 +29,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
 
-from pycrl import model_folder
-
 from pycrl.export.onnx_cache import export_onnx
+from pycrl.model_card import ModelCard
 
-from .config import (PLATFORMS, RepositoryExistsError, ServingOptions, Signature, TritonExportError,
-                     ensemble_config, net_config, normalisation, onnx_signature, preprocess_config)
+from .config import (
+    PLATFORMS,
+    RepositoryExistsError,
+    ServingOptions,
+    Signature,
+    TritonExportError,
+    ensemble_config,
+    net_config,
+    onnx_signature,
+    preprocess_config,
+)
 from .dali import PIPELINE_FILE, pipeline_source
 from .pbtxt import render
-from .readme import ReadmeFacts, facts_from_meta, readme_text
+from .readme import ReadmeFacts, readme_text
 
 __all__ = ["RepositoryExistsError", "ServingOptions", "TritonExportError", "TritonRepository", "export_triton"]
 
@@ -103,8 +111,8 @@ def _check_destination(root: Path, entries: Tuple[str, ...], overwrite: bool) ->
                                     f"replace {', '.join(entries)} there, other entries stay")
 
 
-def _check_graph(sig: Signature, meta: Dict, graph: Path) -> None:
-    size = tuple(int(v) for v in meta.get("input_size", sig.input_chw))
+def _check_graph(sig: Signature, card: ModelCard, graph: Path) -> None:
+    size = card.input_size
     if size != sig.input_chw:
         raise TritonExportError(f"{graph} takes {sig.input_chw} but model.json says input_size {size}: "
                                 f"re-export the graph (pycrl export FOLDER --force)")
@@ -171,27 +179,25 @@ def export_triton(model: PathLike, out: PathLike, *, name: Optional[str] = None,
     """
     opts = ServingOptions(backend=backend, device=device, max_batch_size=max_batch_size,
                           max_queue_delay_us=max_queue_delay_us, instances=instances)
-    folder = model_folder.resolve(os.fspath(model))
-    meta = model_folder.read_json(folder)
-    model_id = str(meta.get("name") or f"{meta['architecture']}:{folder.name}")
+    card = ModelCard.read(os.fspath(model))
+    model_id = card.name
     ensemble = triton_name(name if name is not None else model_id, explicit=name is not None)
     preprocess, net = f"{ensemble}_preprocess", f"{ensemble}_net"
     root = Path(out)
     entries = (ensemble, preprocess, net, README)
     _check_destination(root, entries, overwrite)
-    mean, std = normalisation(meta)
-
-    graph = export_onnx(folder, opset=opset, force=force).path
+    graph = export_onnx(card.folder, opset=opset, force=force).path
     sig = onnx_signature(graph)
-    _check_graph(sig, meta, graph)
+    _check_graph(sig, card, graph)
 
-    facts = facts_from_meta(meta, name=ensemble, preprocess=preprocess, net=net, model_id=model_id,
-                            signature=sig, options=opts, mean=mean, std=std)
+    facts = ReadmeFacts(threshold=card.threshold, crop_scale=card.crop_scale,
+                        intended_use=card.doc.get("intended_use"), name=ensemble, preprocess=preprocess,
+                        net=net, model_id=model_id, signature=sig, options=opts, mean=card.mean, std=card.std)
     root.parent.mkdir(parents=True, exist_ok=True)
     # Written aside, then moved in: a failed export leaves the destination as it was.
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     try:
-        _stage(staging, facts, graph, labels=meta.get("labels", {"0": "real", "1": "fake"}))
+        _stage(staging, facts, graph, labels=dict(card.labels))
         _install(staging, root, entries)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

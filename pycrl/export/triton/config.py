@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Tuple, Union
 
 from pycrl.export.onnx_io import graph_io
 
@@ -209,13 +209,3 @@ def ensemble_config(name: str, preprocess: str, net: str, sig: Signature, opts: 
         "ensemble_scheduling": {"step": steps},
         "parameters": [{"key": k, "value": {"string_value": v}} for k, v in parameters.items()],
     }
-
-
-def normalisation(meta: Mapping[str, Any]) -> Tuple[Sequence[float], Sequence[float]]:
-    """The model's per-channel mean and std (on [0, 1] pixels), defaults as
-    the Detector's: the DALI step must normalise exactly as pycrl does."""
-    mean = [float(v) for v in meta.get("mean", [0.5, 0.5, 0.5])]
-    std = [float(v) for v in meta.get("std", [0.5, 0.5, 0.5])]
-    if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
-        raise TritonExportError(f"model.json: expected 3 means and 3 positive stds, got mean={mean} std={std}")
-    return mean, std

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 from .config import DALI_OUTPUT, IMAGE_INPUT, ServingOptions, Signature
 from .dali import PIPELINE_FILE
@@ -153,8 +153,8 @@ but shifts scores a little): the network was trained on faces aligned by five la
 or on video frames (`pycrl.media.sample_frames(path, n=32)`; then average the per-frame `prob` of the
 largest face, as `pycrl score` does by default). Those crops already have the network's size, so the
 DALI step does not resample them; crops of another size are resized to {h}×{w} with DALI's antialiased
-linear filter, close to but not bit-identical with pycrl's OpenCV resize. The DALI step normalises with mean {list(f.mean)} and
-std {list(f.std)} ({c} RGB channels, pixels on [0, 1]), exactly as pycrl does.
+linear filter, close to but not bit-identical with pycrl's OpenCV resize. The DALI step normalises with
+mean {list(f.mean)} and std {list(f.std)} ({c} RGB channels, pixels on [0, 1]), exactly as pycrl does.
 
 The ensemble's config carries `decision_threshold` ({f.threshold!r}, chosen on validation data) and the
 labels as parameters: `client.get_model_config("{f.name}")`.
@@ -171,16 +171,9 @@ labels as parameters: `client.get_model_config("{f.name}")`.
 Batches must be rectangular, hence the zero padding; alternatively send one face per request and let the
 dynamic batcher group them. Heatmaps and `compactness` are computed client-side from `recon` and `feat`
 with `pycrl.ops.recon_diff` and `pycrl.ops.prototype_distance` (against
-`pycrl.model_folder.real_centre(folder)`), as `pycrl.Detector.infer` does.
+`pycrl.model_card.ModelCard.read(folder).real_centre()`), as `pycrl.Detector.infer` does.
 
 pycrl's tests parse these configs with Triton's own schema (`tritonclient`'s `model_config_pb2`), check
 them against the graph, and run the DALI pipeline on DALI's CPU backend against pycrl's preprocessing;
 they do not start Triton.
 """
-
-
-def facts_from_meta(meta: Mapping[str, Any], **fields: Any) -> ReadmeFacts:
-    """ReadmeFacts with the model.json facts (threshold, crop scale, intended use) filled in."""
-    return ReadmeFacts(threshold=float(meta.get("decision_threshold", 0.5)),
-                       crop_scale=float(meta.get("crop_scale", 1.3)),
-                       intended_use=meta.get("intended_use"), **fields)
