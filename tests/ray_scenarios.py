@@ -34,12 +34,12 @@ SAMPLES = Path(pycrl.__file__).resolve().parent / "assets" / "samples"
 FRAMES = 2  # frames per video: the pipeline is exercised, not the model
 
 
-class CrashingDetector(pycrl.Detector):
-    """Kills its process (as a segfaulting decoder would) on inputs named
-    ``poison*`` every time, and on ``crash-once*`` the first time only (a flag
-    file next to the input remembers)."""
+def _crashing(decode):
+    """A decode stage that kills its process (as a segfaulting decoder would) on inputs named
+    ``poison*`` every time, and on ``crash-once*`` the first time only (a flag file next to the
+    input remembers); other inputs go to ``decode``."""
 
-    def _prepare_item(self, source):
+    def stage(source):
         name = Path(str(source)).name
         if name.startswith("poison"):
             os._exit(1)
@@ -48,15 +48,35 @@ class CrashingDetector(pycrl.Detector):
             if not flag.exists():
                 flag.touch()
                 os._exit(1)
-        return super()._prepare_item(source)
+        return decode(source)
+
+    return stage
+
+
+def _slow(decode):
+    """A decode stage that takes at least half a second per input, so that a job can be killed part-way."""
+
+    def stage(source):
+        time.sleep(0.5)
+        return decode(source)
+
+    return stage
+
+
+class CrashingDetector(pycrl.Detector):
+    """The standard detector with its decode stage replaced by `_crashing`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pipeline.decode = _crashing(self.pipeline.decode)
 
 
 class SlowDetector(pycrl.Detector):
-    """Takes at least half a second per input, so that a job can be killed part-way."""
+    """The standard detector with its decode stage replaced by `_slow`."""
 
-    def _prepare_item(self, source):
-        time.sleep(0.5)
-        return super()._prepare_item(source)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pipeline.decode = _slow(self.pipeline.decode)
 
 
 def _clips(folder: Path, names: list[str]) -> list[Path]:
