@@ -8,6 +8,9 @@ Importing pycrl stays light: the compiled extension (pycrl._C), torch and the
 inference backends are imported only by the modules that need them.
 """
 
+# First, before anything can import openvino: no telemetry from the libraries pycrl loads.
+from pycrl import _privacy  # noqa: F401,I001
+
 __version__ = "0.1.0"
 
 __all__ = ["Detector", "Result", "FaceScore", "__version__"]

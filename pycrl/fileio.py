@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of either.
+"""Atomic file writes: a reader sees the old file or the new one, never half of either; and
+reading files only when they are plain files (`open_regular`).
 
 Every file pycrl writes for others to read (model folders, ONNX graphs and their records,
 engines, result parts, summaries, checkpoints) goes through `atomic_path`: the content is
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 def _default_tmp(path: Path) -> Path:
@@ -68,3 +70,59 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+# -- reading files a stranger may have made -------------------------------------------------
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISDIR, "a directory")):
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
+def check_regular(path: str | os.PathLike, error: Callable[[str], Exception] = ValueError) -> os.stat_result:
+    """``path``'s stat when it is a regular file (a link to one is fine); else ``error``.
+
+    Opening a FIFO for reading blocks until some writer appears (forever, for a planted one),
+    and a device (/dev/zero, /dev/urandom) never ends: model files and checkpoints are checked
+    before anything opens them. For files a library opens by name (safetensors, ONNX Runtime,
+    OpenVINO) this is checked just before; a swap in between needs write access to the folder,
+    and files pycrl reads itself go through `open_regular`, which has no such gap.
+    A missing file raises FileNotFoundError as ``open`` would.
+    """
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{path}: {_kind(st.st_mode)}, not a regular file: refused before opening it")
+    return st
+
+
+@contextmanager
+def open_regular(path: str | os.PathLike, error: Callable[[str], Exception] = ValueError) -> Iterator[BinaryIO]:
+    """Open ``path`` for binary reading only if it is a regular file (see `check_regular`).
+
+    Checked twice: by name first, then on the opened descriptor, which is opened non-blocking
+    so that a FIFO swapped in between cannot block the open itself."""
+    check_regular(path, error)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise error(f"{path}: {_kind(mode)}, not a regular file: refused before reading it")
+        f = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with f:
+        yield f
+
+
+def read_regular(path: str | os.PathLike, limit: int, error: Callable[[str], Exception] = ValueError) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes (else ``error``)."""
+    with open_regular(path, error) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise error(f"{path}: larger than {limit} bytes, more than this file may hold")
+    return data

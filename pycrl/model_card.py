@@ -20,6 +20,7 @@ from safetensors import safe_open
 
 from pycrl import model_folder
 from pycrl.errors import ModelFolderError, OptionError
+from pycrl.fileio import check_regular
 
 #: Largest input side a model card may declare: a 1024² crop already costs ~12 MB per
 #: face in float32; beyond that a card is a mistake or an attack on memory.
@@ -111,14 +112,23 @@ class ModelCard:
     def real_centre(self) -> np.ndarray | None:
         """The stored centre of real-face embeddings (a buffer named ``*real_centre``), if the
         model has one and it was ever updated (an all-zero or non-finite centre is none)."""
-        if not self.tensors.is_file():
+        if not self.tensors.exists():
             return None
-        with safe_open(str(self.tensors), framework="numpy") as f:
-            keys = [k for k in f.keys() if k.endswith("real_centre")]
-            if not keys:
-                return None
-            centre = np.asarray(f.get_tensor(keys[0]), dtype=np.float32).reshape(-1)
+        check_regular(self.tensors, ModelFolderError)
+        try:
+            with safe_open(str(self.tensors), framework="numpy") as f:
+                keys = [k for k in f.keys() if k.endswith("real_centre")]
+                if not keys:
+                    return None
+                centre = np.asarray(f.get_tensor(keys[0]), dtype=np.float32).reshape(-1)
+        except Exception as err:  # safetensors' own error types: a damaged file is the folder's fault
+            raise ModelFolderError(f"{self.tensors}: not a readable safetensors file "
+                                   f"({type(err).__name__}: {_first_line(err)})") from err
         return centre if np.isfinite(centre).all() and np.abs(centre).sum() > 0 else None
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [""])[0]
 
 
 def _mapping(where: Path, key: str, value: Any) -> Mapping:
@@ -161,7 +171,10 @@ def _tensors_file(where: Path, folder: Path, entry: Any) -> Path:
     name = _mapping(where, "tensors", entry).get("file", TENSORS_NAME)
     if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name or "\\" in name:
         raise ModelFolderError(f"{where}: tensors.file must be a file name inside the model folder, got {name!r}")
-    return folder / name
+    path = folder / name
+    if path.exists():  # a FIFO or device here would hang or flood whatever opens it next
+        check_regular(path, ModelFolderError)
+    return path
 
 
 def _input_size(where: Path, value: Any) -> tuple[int, int, int]:

@@ -58,6 +58,12 @@ def _printable(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def _one_line(text: str, limit: int = 500) -> str:
+    """A message as one printable line: runtime libraries' errors span several."""
+    line = _printable(" ".join(text.split()))
+    return line if len(line) <= limit else line[:limit] + "..."
+
+
 def _human(result) -> str:
     if result.status == "ok":
         faces = len(result.faces)
@@ -101,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         det = Detector(args.model, options)
     except Exception as err:  # the model folder, its graph or the backend
-        print(f"pycrl score: cannot load the model: {type(err).__name__}: {_printable(str(err))}", file=sys.stderr)
+        print(f"pycrl score: cannot load the model: {type(err).__name__}: {_one_line(str(err))}", file=sys.stderr)
         if jsonl not in (None, sys.stdout):
             jsonl.close()
         return 1

@@ -20,9 +20,14 @@ import ast
 import hashlib
 import json
 import mmap
+import os
 import struct
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence, Tuple
+
+from pycrl.errors import ModelFolderError
+from pycrl.fileio import open_regular
+from pycrl.model_folder import parse_json
 
 from .sources import graph_sources
 
@@ -54,22 +59,47 @@ class TensorDigest:
         return self._h.hexdigest()
 
 
+# safetensors' own bound on its JSON header.
+MAX_SAFETENSORS_HEADER = 100 << 20
+
+
 def safetensors_digest(path: Path) -> str:
-    """Digest of the tensors in a safetensors file (its metadata ignored)."""
-    with open(path, "rb") as f:
-        size = f.seek(0, 2)
+    """Digest of the tensors in a safetensors file (its metadata ignored).
+
+    The file is a stranger's: its header is checked (UTF-8 JSON of bounded size and depth, each
+    entry a dtype, a shape and offsets inside the file) and any fault is a ModelFolderError
+    naming the file, never a struct, JSON or key error."""
+    with open_regular(path, ModelFolderError) as f:
+        size = os.fstat(f.fileno()).st_size
         if size < 8:
-            raise ValueError(f"{path}: not a safetensors file")
+            raise ModelFolderError(f"{path}: not a safetensors file ({size} bytes)")
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
             (n,) = struct.unpack("<Q", buf[:8])
-            header = json.loads(bytes(buf[8:8 + n]))
+            if not 2 <= n <= min(size - 8, MAX_SAFETENSORS_HEADER):
+                raise ModelFolderError(f"{path}: not a safetensors file (header of {n} bytes in a "
+                                       f"file of {size})")
+            header = parse_json(path, bytes(buf[8:8 + n]))
+            if not isinstance(header, dict):
+                raise ModelFolderError(f"{path}: not a safetensors file (header is not an object)")
             base = 8 + n
             digest = TensorDigest()
             for name in sorted(k for k in header if k != "__metadata__"):
-                info = header[name]
-                begin, end = info["data_offsets"]
-                digest.add(name, info["dtype"], info["shape"], buf[base + begin:base + end])
+                dtype, shape, (begin, end) = _entry(path, name, header[name], size - base)
+                digest.add(name, dtype, shape, buf[base + begin:base + end])
             return digest.hexdigest()
+
+
+def _entry(path: Path, name: str, info: Any, room: int) -> Tuple[str, list, Tuple[int, int]]:
+    def count(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    if isinstance(info, dict) and isinstance(info.get("dtype"), str):
+        shape, offsets = info.get("shape"), info.get("data_offsets")
+        if (isinstance(shape, list) and all(count(d) for d in shape)
+                and isinstance(offsets, list) and len(offsets) == 2 and all(count(o) for o in offsets)
+                and offsets[0] <= offsets[1] <= room):
+            return info["dtype"], shape, (offsets[0], offsets[1])
+    raise ModelFolderError(f"{path}: not a safetensors file (bad entry for tensor {name!r})")
 
 
 def _tree(node: Any) -> Any:
@@ -135,10 +165,15 @@ def export_key(*, architecture: str, config: Mapping[str, Any], input_shape: Ite
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def file_digest(path: Path) -> str:
-    """Key of an ONNX file given as-is (no model folder behind it)."""
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read only if it is a regular file."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path, ModelFolderError) as f:
         for block in iter(lambda: f.read(1 << 22), b""):
             h.update(block)
-    return h.hexdigest()[:32]
+    return h.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    """Key of an ONNX file given as-is (no model folder behind it)."""
+    return file_sha256(path)[:32]

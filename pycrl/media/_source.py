@@ -1,9 +1,16 @@
-"""Shared plumbing for decoders: reading a source safely and a decode-time budget."""
+"""Shared plumbing for decoders: reading a source safely and a decode-time budget.
+
+Every input is read as a local file (or bytes in memory) through a Python file
+object: no decoder is ever given a name to resolve, so a file called
+``tcp:host:port`` or ``http:...`` is just a file, and a path is opened only
+after it is known to be a regular file.
+"""
 
 from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import time
 
@@ -40,13 +47,24 @@ def is_path(source) -> bool:
 
 
 def check_file(source) -> int:
-    """Size in bytes of the regular file at ``source``; typed error if missing or empty."""
+    """Size in bytes of the regular file at ``source``; typed error if missing or empty.
+
+    A ``stat`` before any ``open``: opening a FIFO blocks until a writer comes,
+    opening a device can have side effects.
+    """
+    return _checked_size(source, _stat(source, os.fspath(source)))
+
+
+def _stat(source, path: str) -> os.stat_result:
     try:
-        info = os.stat(source)
+        return os.stat(path)
     except FileNotFoundError:
         raise MediaNotFoundError(source, "no such file") from None
     except OSError as exc:
         raise MediaNotFoundError(source, f"cannot be read ({exc.strerror or exc})") from None
+
+
+def _checked_size(source, info: os.stat_result) -> int:
     if not stat.S_ISREG(info.st_mode):
         raise MediaNotFoundError(source, "not a regular file")
     if info.st_size == 0:
@@ -54,22 +72,84 @@ def check_file(source) -> int:
     return info.st_size
 
 
-def read_head(source, size: int = 512) -> bytes:
-    """The first bytes of a path or bytes-like source (for error wording only)."""
-    if is_path(source):
-        try:
-            with open(source, "rb") as fh:
-                return fh.read(size)
-        except OSError:
-            return b""
-    return bytes(memoryview(source)[:size])
+# O_NONBLOCK: if the path is swapped for a FIFO between the stat and the open,
+# the open returns at once (and fstat refuses it) instead of waiting for a writer.
+_OPEN_FLAGS = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+
+
+def open_local(source):
+    """The regular file at ``source``, opened read-only by absolute path (a binary file object).
+
+    Checked again on the open descriptor, so what is read is what was checked.
+    """
+    path = os.path.abspath(os.fspath(source))
+    _checked_size(source, _stat(source, path))  # before opening: see check_file
+    try:
+        fh = open(path, "rb", opener=lambda name, flags: os.open(name, flags | _OPEN_FLAGS))  # noqa: SIM115
+    except FileNotFoundError:
+        raise MediaNotFoundError(source, "no such file") from None
+    except OSError as exc:
+        raise MediaNotFoundError(source, f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        _checked_size(source, os.fstat(fh.fileno()))
+    except BaseException:
+        fh.close()
+        raise
+    return fh
 
 
 def as_file(source):
-    """A path string or a fresh binary file object that av.open / PIL can read."""
+    """A fresh binary file object over a path (opened with ``open_local``) or bytes."""
     if is_path(source):
-        return os.fspath(source)
+        return open_local(source)
     return io.BytesIO(source)
+
+
+# The only name a decoder sees: no folder to resolve references against, no
+# pattern (image2's "%03d"), no protocol; the extension stays as a format hint.
+_SAFE_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
+
+
+def neutral_name(source) -> str:
+    if is_path(source):
+        suffix = os.path.splitext(os.fspath(source))[1]
+        if _SAFE_SUFFIX.fullmatch(suffix):
+            return "input" + suffix.lower()
+    return "input"
+
+
+class BudgetedReader:
+    """The file object FFmpeg reads through: local bytes only, and the time budget on every read.
+
+    Once the budget is spent a read reports end of file (an exception raised
+    here would be stashed by PyAV and could surface in an unrelated call);
+    the caller's ``Deadline.check`` then raises ``MediaTimeoutError``.
+    """
+
+    def __init__(self, raw, deadline: "Deadline", name: str):
+        self._raw = raw
+        self._deadline = deadline
+        self.name = name  # what PyAV hands FFmpeg as the URL: never the real path
+
+    def read(self, size: int = -1) -> bytes:
+        if self._deadline.expired:
+            return b""
+        return self._raw.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._raw.close()
 
 
 class Deadline:
@@ -100,8 +180,16 @@ class Deadline:
         running = 0.0 if self._start is None else time.monotonic() - self._start
         return self._spent + running
 
+    @property
+    def remaining(self) -> float:
+        return self._budget - self.spent
+
+    @property
+    def expired(self) -> bool:
+        return self.spent > self._budget
+
     def check(self) -> None:
-        if self.spent > self._budget:
+        if self.expired:
             raise MediaTimeoutError(
                 self._source, f"decoding took longer than {self._budget:g} s (Limits.timeout_s)"
             )

@@ -17,13 +17,13 @@ decode-time timeout, and keyframes mode.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..limits import DEFAULT_LIMITS, Limits
-from ._source import check_file, is_path
+from ._source import is_path, open_local
+from .errors import MediaError
 from .video import VideoInfo, plan_uniform
 
 __all__ = ["DaliBatch", "DaliVideoBatcher", "build_video_pipeline", "dali_available"]
@@ -142,8 +142,9 @@ class DaliVideoBatcher:
         sources = list(sources)
         if not 0 < len(sources) <= self.batch_size:
             raise ValueError(f"give 1..{self.batch_size} videos, got {len(sources)}")
-        plans = [plan_uniform(src, self.n, self.limits) for src in sources]
         encoded = [self._bytes(src) for src in sources]
+        # Plan on the very bytes DALI decodes (the file could change between two opens).
+        plans = [self._plan(src, data) for src, data in zip(sources, encoded, strict=True)]
         indices = [idx.astype(np.int32) for idx, _ in plans]
         pad = self.batch_size - len(sources)  # DALI runs full batches: repeat the last video
         self.pipe.feed_input("encoded", encoded + encoded[-1:] * pad)
@@ -156,7 +157,12 @@ class DaliVideoBatcher:
 
     def _bytes(self, source) -> np.ndarray:
         if is_path(source):
-            check_file(source)
-            with open(os.fspath(source), "rb") as fh:
+            with open_local(source) as fh:  # absolute path, regular file: never a URL or a FIFO
                 return np.frombuffer(fh.read(), dtype=np.uint8)
         return np.frombuffer(bytes(source), dtype=np.uint8)
+
+    def _plan(self, source, data: np.ndarray):
+        try:
+            return plan_uniform(data.data, self.n, self.limits)  # a memoryview, not a copy
+        except MediaError as exc:  # name the caller's source, not "<N bytes in memory>"
+            raise type(exc)(source, exc.reason) from None

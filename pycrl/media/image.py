@@ -15,6 +15,8 @@ Conversions (each chosen so one upload always gives one well-defined picture):
 
 from __future__ import annotations
 
+import io
+import os
 import struct
 import zlib
 
@@ -22,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..limits import DEFAULT_LIMITS, Limits
-from ._source import as_file, check_file, is_path
+from ._source import as_file, is_path, open_local
 from .errors import CorruptMediaError, MediaLimitError, UnsupportedMediaError
 
 __all__ = ["load_image", "media_kind"]
@@ -45,16 +47,24 @@ def load_image(source, limits: Limits | None = None) -> np.ndarray:
     if isinstance(source, Image.Image):
         return _from_pil(source, source, limits)
     if is_path(source):
-        size = check_file(source)
-    elif isinstance(source, (bytes, bytearray, memoryview)):
-        size = len(source)
-        if size == 0:
+        with open_local(source) as fh:  # absolute path, regular file, read through this descriptor
+            _check_bytes(source, os.fstat(fh.fileno()).st_size, limits)
+            return _decode(fh, source, limits)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
             raise CorruptMediaError(source, "empty input (0 bytes)")
-    else:
-        raise TypeError(f"load_image takes a path, bytes or a numpy array, not {type(source).__name__}")
+        _check_bytes(source, len(source), limits)
+        return _decode(io.BytesIO(source), source, limits)
+    raise TypeError(f"load_image takes a path, bytes or a numpy array, not {type(source).__name__}")
+
+
+def _check_bytes(source, size: int, limits: Limits) -> None:
     if size > limits.max_image_bytes:
         raise MediaLimitError(source, f"{size} bytes exceeds Limits.max_image_bytes={limits.max_image_bytes}")
-    with _open(source) as img:
+
+
+def _decode(fh, source, limits: Limits) -> np.ndarray:
+    with _open(fh, source) as img:
         return _from_pil(img, source, limits)
 
 
@@ -63,23 +73,22 @@ def media_kind(source) -> str:
 
     Lets callers route uploads by content rather than by file extension.
     """
-    if is_path(source):
-        check_file(source)
-    try:
-        with Image.open(as_file(source)):
+    with as_file(source) as fh:  # a path: opened locally, as load_image does
+        try:
+            with Image.open(fh):
+                return "image"
+        except Image.DecompressionBombError:
             return "image"
-    except Image.DecompressionBombError:
-        return "image"
-    except (UnidentifiedImageError, *_DECODE_ERRORS):
-        return "video"
+        except (UnidentifiedImageError, *_DECODE_ERRORS):
+            return "video"
 
 
-def _open(source) -> Image.Image:
+def _open(fh, source) -> Image.Image:
     # Image.open reads only the header. Pillow's own bomb check runs here too
     # (a warning above 89.5 M pixels, an error above twice that); our
     # max_pixels check follows before any pixel is decoded.
     try:
-        return Image.open(as_file(source))
+        return Image.open(fh)
     except Image.DecompressionBombError as exc:
         raise MediaLimitError(source, f"decompression bomb refused by Pillow ({exc})") from None
     except UnidentifiedImageError:

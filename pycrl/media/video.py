@@ -24,8 +24,15 @@ video):
     most ``n`` are chosen evenly with the same linspace rule, and only those
     packets reach the decoder (``skip_frame="NONKEY"`` guards the rest). Far
     cheaper on long videos; the frames are the encoder's choice of positions.
+    Key frames an MP4 edit list cuts from the presentation are passed over
+    while others exist; when none does, the cut ones are decoded anyway (the
+    decoder would drop them), so a trimmed clip still gives frames.
 
 Frames come out as RGB uint8 HWC with the display rotation applied.
+``Frame.time`` never goes backwards within a pass: frames before the stream
+start (negative or edit-list timestamps) read as 0, and when pts are missing
+or made up from the decode order (AVI with B-frames) both the index and the
+time come from counting frames in presentation order.
 """
 
 from __future__ import annotations
@@ -34,14 +41,15 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Iterator
 
+import av
 import numpy as np
 
 from ..limits import DEFAULT_LIMITS, Limits
 from ._container import VideoInfo, check_geometry, open_video, video_info
 from ._decode import (
+    Clock,
     decoded_frames,
     display_rotation,
-    frame_seconds,
     scan_packets,
     to_rgb,
 )
@@ -104,11 +112,11 @@ def probe_video(source, limits: Limits | None = None) -> VideoInfo:
     decoded frames in current FFmpeg.
     """
     limits = limits or DEFAULT_LIMITS
-    with open_video(source, limits) as (container, stream):
+    deadline = Deadline(source, limits)
+    with open_video(source, limits, deadline) as (container, stream):
         info = video_info(container, stream)
-        deadline = Deadline(source, limits)
         stats = SamplingStats("probe")
-        for _, frame in decoded_frames(container, stream, source, deadline, stats, limits):
+        for _, frame, _ in decoded_frames(container, stream, source, deadline, stats, limits):
             return _with_rotation(info, display_rotation(frame, stream))
         return info
 
@@ -147,18 +155,20 @@ class FrameSampler:
     # -- uniform ---------------------------------------------------------
     def _uniform(self, deadline: Deadline) -> Iterator[Frame]:
         src, limits, stats = self.source, self.limits, self.stats
-        with open_video(src, limits) as (container, stream):
+        with open_video(src, limits, deadline) as (container, stream):
             self.info = video_info(container, stream)
             total, stats.count_source = _frame_count(src, stream, limits, deadline)
             targets = uniform_indices(total, self.n)
             stats.total_frames, stats.planned = total, tuple(int(i) for i in targets)
 
+            clock = Clock(stream)
             wanted, last, last_index, yielded_last = 0, None, -1, False
-            for index, frame in decoded_frames(container, stream, src, deadline, stats, limits):
-                _check_frame(src, frame, index, limits, stream)
-                last, last_index, yielded_last = frame, index, False
+            for index, frame, pts_ok in decoded_frames(container, stream, src, deadline, stats, limits):
+                seconds = clock.seconds(frame, index, pts_ok)  # every frame: keeps the clock monotonic
+                _check_frame(src, frame, seconds, limits)
+                last, last_index, last_seconds, yielded_last = frame, index, seconds, False
                 if index >= targets[wanted]:  # ">": a damaged target frame is replaced by the next good one
-                    yield self._convert(frame, index, stream)
+                    yield self._convert(frame, index, seconds, stream)
                     yielded_last = True
                     while wanted < len(targets) and targets[wanted] <= index:
                         wanted += 1
@@ -168,7 +178,7 @@ class FrameSampler:
                 raise CorruptMediaError(src, _why_nothing(stats))
             stats.incomplete = f"stream ended after {last_index + 1} of {total} frames"
             if not yielded_last:  # keep the end of the video in the sample, as linspace intends
-                yield self._convert(last, last_index, stream)
+                yield self._convert(last, last_index, last_seconds, stream)
 
     # -- keyframes -------------------------------------------------------
     def _keyframes(self, deadline: Deadline) -> Iterator[Frame]:
@@ -177,37 +187,45 @@ class FrameSampler:
         stats.key_frames, stats.total_frames, stats.count_source = len(scan.keys), scan.count, "packet-scan"
         if not scan.keys:
             raise CorruptMediaError(src, "the video stream has no key frames")
-        chosen = uniform_indices(len(scan.keys), self.n)
-        stats.planned = tuple(int(i) for i in chosen)
-        chosen_set = set(stats.planned)
+        # Key frames cut by an edit list (discard flag) are dropped by the decoder:
+        # choose among the presented ones, or among all when every one is cut.
+        candidates = [i for i, key in enumerate(scan.keys) if not key.discard] or list(range(len(scan.keys)))
+        chosen = [candidates[int(i)] for i in uniform_indices(len(candidates), self.n)]
+        stats.planned = tuple(chosen)
+        chosen_set = set(chosen)
 
-        with open_video(src, limits) as (container, stream):
+        with open_video(src, limits, deadline) as (container, stream):
             self.info = video_info(container, stream)
             stream.codec_context.skip_frame = "NONKEY"
+            start = scan.sorted_pts[0] if scan.sorted_pts else None
+            clock = Clock(stream, start=start)
             key_ordinal = -1
 
-            def wanted(packet) -> bool:
+            def select(packet):
                 nonlocal key_ordinal
                 if not packet.is_keyframe:
-                    return False
+                    return None
                 key_ordinal += 1
-                return key_ordinal in chosen_set
+                if key_ordinal not in chosen_set:
+                    return None
+                return _presented(packet) if packet.is_discard else packet
 
-            got = 0
-            for _, frame in decoded_frames(container, stream, src, deadline, stats, limits, wanted):
+            got, last_index = 0, -1
+            for _, frame, _ in decoded_frames(container, stream, src, deadline, stats, limits, select):
                 if not frame.key_frame:  # a decoder that ignores skip_frame
                     continue
-                index = scan.index_of(frame.pts, got, chosen)
-                _check_frame(src, frame, index, limits, stream)
-                yield self._convert(frame, index, stream)
-                got += 1
+                index = max(scan.index_of(frame.pts, got, chosen), last_index + 1)
+                seconds = clock.seconds(frame, index, scan.pts_reliable)
+                _check_frame(src, frame, seconds, limits)
+                yield self._convert(frame, index, seconds, stream)
+                got, last_index = got + 1, index
             if got == 0:
                 raise CorruptMediaError(src, _why_nothing(stats))
             if got < len(chosen):
                 stats.incomplete = f"decoded {got} of {len(chosen)} chosen key frames"
 
     # -- shared ----------------------------------------------------------
-    def _convert(self, frame, index: int, stream) -> Frame:
+    def _convert(self, frame, index: int, seconds: float, stream) -> Frame:
         image = to_rgb(frame)
         rotation = display_rotation(frame, stream)
         if rotation:
@@ -215,7 +233,6 @@ class FrameSampler:
         if self.info is not None and self.info.rotation != rotation:
             self.info = _with_rotation(self.info, rotation)
         self.stats.converted += 1
-        seconds = frame_seconds(frame, index, stream)
         return Frame(index=index, time=seconds, image=image, key_frame=bool(frame.key_frame))
 
 
@@ -229,15 +246,16 @@ def uniform_indices(total: int, n: int) -> np.ndarray:
 def plan_uniform(source, n: int = 32, limits: Limits | None = None) -> tuple[np.ndarray, VideoInfo]:
     """Frame indices uniform sampling would keep, without decoding (for the DALI path)."""
     limits = limits or DEFAULT_LIMITS
-    with open_video(source, limits) as (container, stream):
-        total, _ = _frame_count(source, stream, limits, Deadline(source, limits))
+    deadline = Deadline(source, limits)
+    with open_video(source, limits, deadline) as (container, stream):
+        total, _ = _frame_count(source, stream, limits, deadline)
         return uniform_indices(total, n), video_info(container, stream)
 
 
 def _frame_count(source, stream, limits: Limits, deadline: Deadline) -> tuple[int, str]:
     """Frames in the stream and where the number came from; checked against the limits."""
     total, origin = stream.frames, "container"
-    if total <= 0:  # Matroska, WebM, raw streams: count packets in a first pass
+    if total <= 0 or _count_disagrees(stream):  # Matroska, WebM, raw streams, edit lists: count packets
         total, origin = scan_packets(source, limits, deadline).count, "packet-scan"
     if total <= 0:
         raise CorruptMediaError(source, "the video stream holds no frames")
@@ -250,9 +268,29 @@ def _frame_count(source, stream, limits: Limits, deadline: Deadline) -> tuple[in
     return total, origin
 
 
-def _check_frame(source, frame, index: int, limits: Limits, stream) -> None:
+def _count_disagrees(stream) -> bool:
+    """The container's frame count does not fit its duration: an MP4 edit list hides frames.
+
+    ``nb_frames`` counts every stored sample, shown or not; the stream's duration
+    is what is shown. Then only a packet scan gives the count of shown frames.
+    """
+    rate = stream.average_rate
+    if not stream.duration or not stream.time_base or not rate:
+        return False
+    shown = float(stream.duration * stream.time_base * rate)
+    return stream.frames - shown > max(1.5, 0.02 * stream.frames)
+
+
+def _presented(packet):
+    """A copy of ``packet`` without the discard flag (PyAV cannot clear it in place)."""
+    copy = av.Packet(bytes(packet))
+    copy.pts, copy.dts, copy.time_base, copy.is_keyframe = packet.pts, packet.dts, packet.time_base, True
+    return copy
+
+
+def _check_frame(source, frame, seconds: float, limits: Limits) -> None:
     check_geometry(source, frame.width, frame.height, limits)
-    if frame_seconds(frame, index, stream) > limits.max_video_seconds:
+    if seconds > limits.max_video_seconds:
         raise MediaLimitError(source, f"video runs past Limits.max_video_seconds={limits.max_video_seconds:g}")
 
 

@@ -8,9 +8,18 @@ Arrays returned are owned by the caller (never views of runtime buffers).
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Dict, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
 import numpy as np
+
+from pycrl.errors import ModelFolderError, PycrlError
+from pycrl.fileio import check_regular
+from pycrl.model_card import ModelCard
+from pycrl.model_folder import JSON_NAME
 
 from .errors import BackendUnavailable
 
@@ -55,7 +64,22 @@ class BaseBackend:
             raise BackendUnavailable(self.name, f"runs {served} only, not {precision}")
 
     def _infer(self, batch: np.ndarray) -> Outputs:
+        """One batch. ``run`` may be called from several threads at once on one backend (one
+        Detector shared by a server's request threads), so this must be safe to call
+        concurrently: each implementation says how it is."""
         raise NotImplementedError
+
+    def _check_card(self, model: Any, graph: Any) -> None:
+        """Refuse, at load, a model folder whose graph takes another input size than its
+        model.json declares: the pipeline crops faces to the card's size, so such a graph
+        would fail every item later instead of the load now."""
+        if not isinstance(model, (str, os.PathLike)) or Path(model).suffix == ".onnx":
+            return
+        card = ModelCard.read(model)
+        if tuple(card.input_size) != tuple(self.input_shape):
+            raise ModelFolderError(
+                f"{getattr(graph, 'path', graph)}: the graph takes {list(self.input_shape)} inputs but "
+                f"{card.folder / JSON_NAME} declares input_size {list(card.input_size)}")
 
     def _release(self) -> None:
         """Free runtime objects; called once by close()."""
@@ -95,6 +119,25 @@ class BaseBackend:
         c, h, w = self.input_shape
         return (f"<{type(self).__name__} {self.name} on {self.device}: "
                 f"(B,{c},{h},{w}) -> {', '.join(self.output_names)}>")
+
+
+@contextmanager
+def loading_graph(path: Any, runtime: str) -> Iterator[None]:
+    """Open a graph file with a runtime library: refuse a FIFO or device first (the library
+    would block on it or read forever), and turn the library's own errors on a file that is
+    not a graph it can load (garbage, truncated, wrong opset) into a ModelFolderError naming
+    the file. pycrl's typed errors (BackendUnavailable, ...) pass through."""
+    check_regular(path, ModelFolderError)
+    try:
+        yield
+    except PycrlError:
+        raise
+    except Exception as err:
+        detail = " ".join(str(err).split())  # runtime messages span lines; an error is one
+        if len(detail) > 300:
+            detail = detail[:300] + "..."
+        raise ModelFolderError(f"{path}: {runtime} cannot load this graph "
+                               f"({type(err).__name__}: {detail})") from err
 
 
 def check_batch(batch: np.ndarray, input_shape: Sequence[int]) -> np.ndarray:

@@ -11,7 +11,7 @@ from pycrl.export.onnx_cache import onnx_for
 from pycrl.export.onnx_io import graph_io
 
 from .errors import BackendUnavailable
-from .interface import BaseBackend, Outputs, owned
+from .interface import BaseBackend, Outputs, loading_graph, owned
 
 
 class OnnxRuntimeBackend(BaseBackend):
@@ -29,16 +29,19 @@ class OnnxRuntimeBackend(BaseBackend):
         opts.intra_op_num_threads = int(threads or 0)  # 0: one per physical core
         opts.inter_op_num_threads = 1                  # the graph is one chain of ops
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(str(graph.path), opts,
-                                             providers=["CPUExecutionProvider"])
-        inp = self._session.get_inputs()[0]
-        self._input = inp.name
-        self.input_shape, self.fixed_batch = graph_io(inp.shape)
-        self.output_names = tuple(o.name for o in self._session.get_outputs())
+        with loading_graph(graph.path, "ONNX Runtime"):
+            self._session = ort.InferenceSession(str(graph.path), opts,
+                                                 providers=["CPUExecutionProvider"])
+            inp = self._session.get_inputs()[0]
+            self._input = inp.name
+            self.input_shape, self.fixed_batch = graph_io(inp.shape)
+            self.output_names = tuple(o.name for o in self._session.get_outputs())
         self.device = f"cpu ({opts.intra_op_num_threads or 'all'} threads, f32)"
         self.graph = graph
+        self._check_card(model, graph)
 
     def _infer(self, batch: np.ndarray) -> Outputs:
+        # InferenceSession.run is thread-safe (documented): concurrent callers need no lock.
         return owned(self._session.run(list(self.output_names), {self._input: batch}),
                      self.output_names)
 

@@ -8,14 +8,17 @@ the engine without a round trip through host memory.
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
 
 import numpy as np
 
 from pycrl import environment
+from pycrl.errors import ModelFolderError
 from pycrl.export.onnx_cache import onnx_for
 from pycrl.export.onnx_io import OUTPUT_NAMES
+from pycrl.fileio import check_regular
 
 from .errors import BackendUnavailable
 from .interface import BaseBackend, Outputs
@@ -63,6 +66,7 @@ class TensorRTBackend(BaseBackend):
         self._ctx.push()
         try:
             graph = onnx_for(model)
+            check_regular(graph.path, ModelFolderError)  # TensorRT's parser opens it by name
             spec = build.EngineSpec(
                 graph=graph, gpu_name=gpu.name(), compute_capability=gpu.compute_capability(),
                 max_batch=max_batch, opt_batch=min(opt_batch or max_batch, max_batch),
@@ -81,6 +85,16 @@ class TensorRTBackend(BaseBackend):
             self._ctx.detach()
             raise
         self._ctx.pop()
+        # One execution context, one stream and one set of pinned buffers: an execution context
+        # is not thread-safe (TensorRT's docs) and the buffers are shared, so concurrent run()
+        # / run_device() calls take turns under this lock. (A context, stream and buffers per
+        # caller would let small batches overlap, at a copy of the activation memory each.)
+        self._lock = threading.Lock()
+        try:
+            self._check_card(model, graph)
+        except BaseException:
+            self.close()
+            raise
         self.graph = graph
         self.precision = "fp16" if spec.fp16 else "f32"
         self.device = f"cuda:{index} {spec.gpu_name} ({self.precision})"
@@ -137,7 +151,7 @@ class TensorRTBackend(BaseBackend):
 
     def _infer(self, batch: np.ndarray) -> Outputs:
         n = len(batch)
-        with self._current():
+        with self._lock, self._current():
             self._host_in[:n] = batch
             self._cuda.memcpy_htod_async(self._device_in, self._host_in[:n], self._stream)
             return self._execute(int(self._device_in), n)
@@ -156,7 +170,7 @@ class TensorRTBackend(BaseBackend):
         if self.fixed_batch and batch_size % step:
             raise ValueError(f"this engine has a static batch of {step}")
         parts = []
-        with self._current():
+        with self._lock, self._current():
             for start in range(0, batch_size, step):
                 n = min(step, batch_size - start)
                 parts.append(self._execute(int(input_ptr) + start * self._sample_bytes, n))
@@ -181,7 +195,7 @@ class TensorRTBackend(BaseBackend):
                 for name in self.output_names}
 
     def _release(self) -> None:
-        with self._current():
+        with self._lock, self._current():
             self._stream.synchronize()
             for buf in [self._device_in, *self._device_out.values()]:
                 buf.free()

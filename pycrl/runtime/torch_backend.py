@@ -52,6 +52,8 @@ class TorchBackend(BaseBackend):
         self.device = f"{self._device} (f32)"
 
     def _infer(self, batch: np.ndarray) -> Outputs:
+        # An eval-mode forward under inference_mode changes no module state (no batch-norm
+        # statistics, no autograd graph): concurrent calls are safe without a lock.
         x = self._torch.from_numpy(batch).to(self._device)
         with self._torch.inference_mode():
             out = self._head(x)

@@ -20,6 +20,7 @@ from pycrl.checkpoint import (
     Source,
     assert_materialised,
     build_on_meta,
+    inspect_checkpoint,
     raise_if_mismatch,
     read_state_dict,
 )
@@ -125,14 +126,19 @@ def import_deepfakebench(path_or_state_dict: Source, detector: str = "recce",
         raise ValueError(f"unknown DeepfakeBench detector {detector!r}; "
                          f"supported: {sorted(LAYOUTS)}")
     layout = LAYOUTS[detector]
-    state = read_state_dict(path_or_state_dict)
+    in_memory = isinstance(path_or_state_dict, Mapping)
+    # A file's keys and shapes come from its header before any tensor is read: a checkpoint
+    # of another model is refused without loading it (and one too large, as read_state_dict does).
+    state: Mapping = (read_state_dict(path_or_state_dict) if isinstance(path_or_state_dict, Mapping)
+                      else inspect_checkpoint(path_or_state_dict))
     if detector == "xception" and any(k.startswith(_XCEPTION_DROPOUT_HEAD) for k in state):
         layout = _xception_layout(_XCEPTION_DROPOUT_HEAD)
     model = build_on_meta(create_model, layout.model, **cfg)
-    in_memory = isinstance(path_or_state_dict, Mapping)
     source = "DeepfakeBench checkpoint" + ("" if in_memory else f" {path_or_state_dict}")
-    raise_if_mismatch(state, layout.expected_shapes(model), source,
-                      f"DeepfakeBench detector {detector!r}")
+    expected = layout.expected_shapes(model)
+    raise_if_mismatch(state, expected, source, f"DeepfakeBench detector {detector!r}")
+    if not in_memory:
+        state = read_state_dict(path_or_state_dict, expected=expected)
 
     own = model.state_dict()
     mapped = {}

@@ -25,7 +25,7 @@ from pycrl.checkpoint import (
     build_on_meta,
     raise_if_mismatch,
 )
-from pycrl.fileio import atomic_path, atomic_write
+from pycrl.fileio import atomic_path, atomic_write, check_regular
 from pycrl.model_folder import FORMAT, FORMAT_VERSION, JSON_NAME
 from pycrl.models import MODELS, create_model
 
@@ -140,6 +140,7 @@ def load(folder: PathLike, device: Union[str, torch.device] = "cpu") -> nn.Modul
     if Path(file_name).name != file_name:  # the tensors live inside the folder
         raise CheckpointError(f"{folder}: tensors file {file_name!r} is not a plain file name")
     tensors_path = Path(folder) / file_name
+    check_regular(tensors_path, CheckpointError)  # a FIFO would block load_file's open
     try:  # safetensors only: a model folder is never read with pickle
         state = load_file(str(tensors_path), device="cpu")
     except FileNotFoundError:
