@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(not CLIPS or not (ASSETS / "default" / "model.js
                                 reason="the bundled default model and sample clips are not installed")
 
 
-def naive_scores(paths, model):
+def naive_scores(paths, model, frames: int = FRAMES):
     import av
     import dlib
     import torch
@@ -34,10 +34,10 @@ def naive_scores(paths, model):
     scores = []
     for path in paths:
         with av.open(str(path)) as c:
-            frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]  # every frame
+            decoded = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]  # every frame
         probs = []
-        for i in np.linspace(0, len(frames) - 1, FRAMES, dtype=int):
-            img = frames[i]
+        for i in np.linspace(0, len(decoded) - 1, frames, dtype=int):
+            img = decoded[i]
             rects = detector(img, 1)  # full resolution
             if not rects:
                 continue

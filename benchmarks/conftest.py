@@ -16,17 +16,19 @@ def pytest_terminal_summary(terminalreporter, config):
         groups.setdefault(b.group, {})[impl] = b
     lines = []
     for group, impls in sorted(groups.items(), key=lambda kv: str(kv[0])):
-        cand = next((impls[k] for k in ("fused", "pycrl") if k in impls), None)
-        ref = next((impls[k] for k in ("torch", "naive") if k in impls), None)
-        if cand is None or ref is None:
+        cand_name = next((k for k in ("fused", "pycrl", "yunet") if k in impls), None)
+        ref_name = next((k for k in ("torch", "naive", "dlib") if k in impls), None)
+        if cand_name is None or ref_name is None:
             continue
+        cand, ref = impls[cand_name], impls[ref_name]
         fused = cand
         ratio = ref.stats.median / fused.stats.median
         mem = ""
         if "peak_extra_mb" in fused.extra_info and "peak_extra_mb" in ref.extra_info:
             mem = f"; peak extra memory {fused.extra_info['peak_extra_mb']:.0f} MB fused vs {ref.extra_info['peak_extra_mb']:.0f} MB torch"
         lines.append(
-            f"{group}: reference {ref.stats.median * 1e3:.1f} ms, pycrl {fused.stats.median * 1e3:.1f} ms (median) -> {ratio:.2f}x{mem}"
+            f"{group}: {ref_name} {ref.stats.median * 1e3:.1f} ms, {cand_name} {fused.stats.median * 1e3:.1f} ms "
+            f"(median) -> {ratio:.2f}x{mem}"
         )
     if lines:
         terminalreporter.write_sep("=", "pycrl vs reference, same inputs, same run")

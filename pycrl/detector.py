@@ -36,7 +36,9 @@ class Detector:
       ("uniform": evenly over the whole video, as DeepfakeBench; "keyframes": key frames only,
       cheap); decoder "auto" | "pyav" | "dali" (NVIDIA DALI: GPU decode when the device is CUDA,
       else DALI's CPU decoder, which reads VP9/MJPEG but not H.264; uniform sampling only);
-      faces "largest" (the protocol) | "all"; aggregation "mean" (the protocol) | "max" |
+      faces "largest" (the protocol) | "all"; face_detector "yunet" (default, ~10x cheaper) |
+      "dlib" (HOG, DeepfakeBench's); face_landmarks "dlib5" | "yunet"; face_min_size (pixels) and
+      face_min_score (YuNet's score, [0, 1]); aggregation "mean" (the protocol) | "max" |
       "topk-mean"; threshold (default: the model's); batch_size; workers (threads decoding ahead
       of the network); heatmap_size (side of the reconstruction-difference map kept per face,
       0: none); limits (`pycrl.limits.Limits`).
@@ -84,6 +86,9 @@ class Detector:
 
     def close(self) -> None:
         self.net.close()
+        close_faces = getattr(self.pipeline.faces, "close", None)  # YuNet's backend
+        if close_faces is not None:
+            close_faces()
 
     def __enter__(self) -> "Detector":
         return self

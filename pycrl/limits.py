@@ -59,8 +59,9 @@ class Limits:
     #: Declared or decoded duration of a video in seconds (4 hours).
     max_video_seconds: float = 4 * 3600.0
     #: Frames one video may make the decoder produce. Uniform sampling decodes
-    #: every frame up to the last one kept, so this bounds the work per video
-    #: (about an hour at 30 fps); keyframes mode decodes at most N frames.
+    #: from the key frame before each target (or straight through when it cannot
+    #: seek exactly), so this bounds the work per video (an hour at 30 fps when
+    #: decoding straight through); keyframes mode decodes at most N frames.
     max_decoded_frames: int = 120_000
     #: Wall-clock budget for decoding one item: checked on every read of the
     #: input and between packets, and given to FFmpeg as its open/read timeout.

@@ -67,6 +67,16 @@ class FaceMode(Choice):
     ALL = "all"
 
 
+class FaceFinder(Choice):
+    YUNET = "yunet"
+    DLIB = "dlib"
+
+
+class FaceLandmarks(Choice):
+    DLIB5 = "dlib5"
+    YUNET = "yunet"
+
+
 class Aggregation(Choice):
     MEAN = "mean"
     MAX = "max"
@@ -78,9 +88,26 @@ MAX_FRAMES = 4096
 MAX_BATCH = 4096
 MAX_WORKERS = 256
 MAX_HEATMAP = 1024
+MAX_FACE_SIZE = 4096
 
+# The face settings chosen by measurement (YuNet's defaults; the one place they are set).
+# Measured with `YuNetDetector(min_score=0.2, min_face=0)` on the allowed real-face photos of
+# train/corpus/sources.py, on them degraded (JPEG quality 5 and 10, Gaussian blur sigma 2 and 4,
+# x0.25 brightness, x0.3 contrast, noise sigma 25, grey, 1/2 and 1/3 scale, 30 degree roll) and
+# on 26 images without a face (scikit-image's chelsea, coffee, moon, hubble_deep_field, coins,
+# text, ...; uniform and smoothed noise at 1280x720):
+# * score: every frontal or near-frontal true face scored 0.79-0.96, every false detection 0.61
+#   at most (boxes straddling two faces or capping a head in Solvay 1927: 0.60, 0.61; a cat 0.32,
+#   a coffee cup 0.39, the moon 0.52). 0.7 sits in the gap. Lost with it: a profile face
+#   (basketball1/2, 0.56-0.58) and one face rolled by 30 degrees (0.57), which dlib's frontal HOG
+#   misses as well.
+# * size (the longer side of YuNet's box, frame pixels): false or unusable faces were 31 px and
+#   smaller (the moon 31, blurred spectators in messi5 14-29); the smallest faces dlib also finds
+#   measure 39-40 px on YuNet's box (Messi; the astronaut at 1/3 scale). 32 keeps those.
+DEFAULT_FACE_MIN_SIZE = 32
+DEFAULT_FACE_MIN_SCORE = 0.7
 
-def _option(default: Any, help: str, *, low: int | None = None, high: int | None = None,
+def _option(default: Any, help: str, *, low: float | None = None, high: float | None = None,
             flag: bool = True, metavar: str | None = None) -> Any:
     meta = {"help": help, "low": low, "high": high, "flag": flag, "metavar": metavar}
     return field(default=default, metadata=meta)
@@ -101,6 +128,18 @@ class ScoringOptions:
     decoder: Decoder = _option(Decoder.AUTO, "video decoder: auto = DALI on a CUDA device when installed, else "
                                              "PyAV; dali samples uniformly only")
     faces: FaceMode = _option(FaceMode.LARGEST, "faces scored per frame: the largest (the protocol) or all")
+    face_detector: FaceFinder = _option(FaceFinder.YUNET, "face detector: yunet (OpenCV's YuNet CNN: 13-20x "
+                                                          "cheaper than dlib on 2 cores, finds more faces) or dlib "
+                                                          "(HOG, DeepfakeBench's own); both align on dlib's "
+                                                          "landmarks as DeepfakeBench does")
+    face_landmarks: FaceLandmarks = _option(FaceLandmarks.DLIB5, "alignment points with face_detector=yunet: dlib5 "
+                                                                 "(dlib's 5-point model, DeepfakeBench's crops) or "
+                                                                 "yunet (YuNet's own points, no dlib; the crops "
+                                                                 "differ from DeepfakeBench's)")
+    face_min_size: int = _option(DEFAULT_FACE_MIN_SIZE, "smallest face kept, in frame pixels (the box's longer side)",
+                                 low=0, high=MAX_FACE_SIZE, metavar="PX")
+    face_min_score: float = _option(DEFAULT_FACE_MIN_SCORE, "smallest YuNet face score kept, in [0, 1] (dlib keeps "
+                                                            "its HOG threshold 0.3)", low=0.0, high=1.0, metavar="S")
     aggregation: Aggregation = _option(Aggregation.MEAN, "video score from frame scores (mean: the protocol)")
     threshold: float | None = _option(None, "decision threshold in [0, 1] (default: the model's)", metavar="T")
     batch_size: int = _option(32, "face crops per network call", low=1, high=MAX_BATCH, metavar="B")
@@ -165,6 +204,12 @@ def _checked(f: dataclasses.Field, value: Any) -> Any:
                 or not 0.0 <= value <= 1.0:
             raise OptionError(f"threshold: expected a number in [0, 1] or None, got {value!r}")
         return float(value)
+    if isinstance(f.default, float):
+        low, high = meta["low"], meta["high"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or not low <= value <= high:
+            raise OptionError(f"{name}: expected a number in [{low}, {high}], got {value!r}")
+        return float(value)
     if name == "limits":
         if not isinstance(value, Limits):
             raise OptionError(f"limits: expected a pycrl.limits.Limits, got {type(value).__name__}")
@@ -193,6 +238,9 @@ def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
         elif f.name == "threshold":
             kw["type"] = float
             shown = "the model's"
+        elif isinstance(default, float):
+            kw["type"] = float
+            shown = default
         else:
             kw["type"] = int
             shown = default

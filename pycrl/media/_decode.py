@@ -24,6 +24,7 @@ class KeyPacket(NamedTuple):
     ordinal: int  #: position among the stream's shown packets, demux order
     pts: int | None
     discard: bool  #: before an MP4 edit list's start: the decoder would drop its frame
+    dts: int | None = None  #: decode timestamp (what some demuxers seek by)
 
 
 @dataclass
@@ -41,7 +42,8 @@ class PacketScan:
 
     def index_of(self, pts, nth: int, chosen) -> int:
         """Presentation index of the ``nth`` decoded chosen key frame (pts: the frame's)."""
-        ordinal, key_pts, _ = self.keys[int(chosen[min(nth, len(chosen) - 1)])]
+        key = self.keys[int(chosen[min(nth, len(chosen) - 1)])]
+        ordinal, key_pts = key.ordinal, key.pts
         pts = key_pts if pts is None or not self.pts_reliable else pts
         if pts is not None and self.sorted_pts is not None and self.pts_reliable:
             return bisect.bisect_left(self.sorted_pts, pts)  # packets presented before it
@@ -87,7 +89,7 @@ def scan_packets(source, limits: Limits, deadline: Deadline) -> PacketScan:
                     continue
                 check.packet(packet.pts)
                 if packet.is_keyframe:
-                    scan.keys.append(KeyPacket(scan.count, packet.pts, bool(packet.is_discard)))
+                    scan.keys.append(KeyPacket(scan.count, packet.pts, bool(packet.is_discard), packet.dts))
                 if packet.is_discard:
                     continue
                 if scan.sorted_pts is not None:

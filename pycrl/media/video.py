@@ -5,19 +5,33 @@ video):
 
 ``uniform``
     DeepfakeBench's protocol: ``np.linspace(0, total - 1, n, dtype=int)``
-    frame indices over the whole video, decoded sequentially; only the kept
-    frames are converted to RGB (conversion costs as much as decoding).
-    ``total`` is the container's frame count (``nb_frames``, exact for MP4/MOV)
-    or, when the container has none (Matroska/WebM, raw streams), an exact
-    count from a demux-only first pass over the packets (reads the file, does
-    not decode it). Indices count frames in presentation order, so variable
-    frame rate videos are sampled by frame, like OpenCV's sequential read in
-    DeepfakeBench, and timestamps come from each frame's pts. A frame's
-    index is worked out from pts, not by counting decoder output, so frames
-    a damaged packet loses do not shift the rest; a lost target frame is
-    replaced by the next good one. If the stream ends early (truncated file,
-    a header that over-counts), the last decoded frame closes the sample and
-    ``stats.incomplete`` says so.
+    frame indices over the whole video; only the kept frames are converted to
+    RGB (conversion costs as much as decoding). ``total`` is the container's
+    frame count (``nb_frames``, exact for MP4/MOV) or, when the container has
+    none (Matroska/WebM, raw streams), an exact count from a demux-only first
+    pass over the packets (reads the file, does not decode it). Indices count
+    frames in presentation order, so variable frame rate videos are sampled by
+    frame, like OpenCV's sequential read in DeepfakeBench, and timestamps come
+    from each frame's pts.
+
+    The frames are reached by seeking: each run of decoding starts at the key
+    frame before a sampled frame and decodes forward to it, so the cost
+    follows the frames sampled, not the video's length (see ``_seek``). That
+    needs every frame's index to follow exactly from its pts: the packet
+    scan's pts, or a constant frame rate the container vouches for. Otherwise
+    (variable frame rate with the container's own count, missing or made-up
+    timestamps, no key frame found by seeking, or sampled frames too close
+    together for a seek to skip enough) the video is decoded straight through
+    from the start, and ``stats.sequential`` says why. Both give the same
+    frames.
+
+    Decoding straight through, a frame's index is worked out from pts, not by
+    counting decoder output, so frames a damaged packet loses do not shift the
+    rest; a lost target frame is replaced by the next good one. If the stream
+    ends early (truncated file, a header that over-counts), the last decoded
+    frame closes the sample and ``stats.incomplete`` says so. The seek path
+    hands any such surprise to the straight path, which continues after the
+    frames already given.
 
 ``keyframes``
     Only key frames are decoded: a demux-only pass lists the key packets, at
@@ -37,6 +51,7 @@ time come from counting frames in presentation order.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 from typing import Iterator
@@ -48,11 +63,13 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ._container import VideoInfo, check_geometry, open_video, video_info
 from ._decode import (
     Clock,
+    PacketScan,
     decoded_frames,
     display_rotation,
     scan_packets,
     to_rgb,
 )
+from ._seek import SeekMiss, dense, frame_map, plan_keys, run_frames, seeks_worth_it
 from ._source import Deadline
 from .errors import CorruptMediaError, MediaLimitError
 
@@ -94,6 +111,8 @@ class SamplingStats:
     bad_packets: int = 0  #: packets the decoder rejected
     incomplete: str | None = None  #: why fewer frames than planned came out, if so
     decode_seconds: float = 0.0  #: time spent inside the sampler
+    seeks: int = 0  #: seeks that skipped frames (uniform mode)
+    sequential: str | None = None  #: why uniform mode decoded straight through from the start, if it did
 
 
 def sample_frames(source, n: int = 32, mode: str = "uniform", limits: Limits | None = None) -> "FrameSampler":
@@ -128,7 +147,8 @@ class FrameSampler:
     what was decoded, converted and planned.
     """
 
-    def __init__(self, source, n: int = 32, mode: str = "uniform", limits: Limits | None = None):
+    def __init__(self, source, n: int = 32, mode: str = "uniform", limits: Limits | None = None,
+                 *, _seek: bool = True):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
         if mode not in MODES:
@@ -139,6 +159,7 @@ class FrameSampler:
         self.limits = limits or DEFAULT_LIMITS
         self.info: VideoInfo | None = None
         self.stats = SamplingStats(mode)
+        self._seek = _seek  # False: always decode straight through (the reference the tests compare with)
 
     def __iter__(self) -> Iterator[Frame]:
         deadline = Deadline(self.source, self.limits)
@@ -155,30 +176,93 @@ class FrameSampler:
     # -- uniform ---------------------------------------------------------
     def _uniform(self, deadline: Deadline) -> Iterator[Frame]:
         src, limits, stats = self.source, self.limits, self.stats
+        done = -1  # index of the last frame given
         with open_video(src, limits, deadline) as (container, stream):
             self.info = video_info(container, stream)
-            total, stats.count_source = _frame_count(src, stream, limits, deadline)
+            total, stats.count_source, scan = _frame_count(src, stream, limits, deadline)
             targets = uniform_indices(total, self.n)
             stats.total_frames, stats.planned = total, tuple(int(i) for i in targets)
 
-            clock = Clock(stream)
-            wanted, last, last_index, yielded_last = 0, None, -1, False
-            for index, frame, pts_ok in decoded_frames(container, stream, src, deadline, stats, limits):
-                seconds = clock.seconds(frame, index, pts_ok)  # every frame: keeps the clock monotonic
+            fmap, keys, moved, plan = None, None, False, targets.tolist()
+            if not self._seek:
+                stats.sequential = "seeking turned off"
+            elif dense(plan):
+                stats.sequential = "the sampled frames are too close together for seeking to skip any"
+            else:
+                fmap, why = frame_map(container, stream, total, scan)
+                if fmap is None:
+                    stats.sequential = f"frame positions do not follow from timestamps: {why}"
+                else:
+                    moved = scan is None  # finding key frames seeks the demuxer
+                    keys, why = plan_keys(container, stream, fmap, plan, scan, deadline)
+                    if keys is None:
+                        stats.sequential = why
+                    else:
+                        seeks, work = seeks_worth_it(plan, keys)
+                        if seeks == 0:
+                            keys, stats.sequential = None, "no key frame between sampled frames is worth a seek"
+                        else:
+                            _check_work(src, work, limits, " (seeking to the key frame before each)")
+            if keys is None and not moved:
+                yield from self._sequential(container, stream, targets, deadline)
+                return
+            if keys is not None:
+                assert fmap is not None
+                try:
+                    for frame in self._seeking(container, stream, fmap, plan, keys, deadline):
+                        done = frame.index
+                        yield frame
+                    return
+                except SeekMiss as miss:
+                    stats.sequential = f"{miss}; decoded straight through from the start"
+        remaining = targets[targets > done]
+        if len(remaining):
+            with open_video(src, limits, deadline) as (container, stream):
+                yield from self._sequential(container, stream, remaining, deadline, done)
+
+    def _seeking(self, container, stream, fmap, targets, keys, deadline: Deadline) -> Iterator[Frame]:
+        """The targets, reached by seeking (``_seek.run_frames``); SeekMiss when it cannot vouch for one."""
+        src, limits = self.source, self.limits
+        clock = Clock(stream)
+        wanted = 0
+        frames = run_frames(container, stream, fmap, targets, keys, deadline, self.stats, limits, src)
+        with contextlib.closing(frames):
+            for index, frame in frames:
+                seconds = clock.seconds(frame, index)  # every frame: keeps the clock monotonic
                 _check_frame(src, frame, seconds, limits)
-                last, last_index, last_seconds, yielded_last = frame, index, seconds, False
-                if index >= targets[wanted]:  # ">": a damaged target frame is replaced by the next good one
+                if index > targets[wanted]:
+                    raise SeekMiss(f"frame {targets[wanted]} was passed over")
+                if index == targets[wanted]:
                     yield self._convert(frame, index, seconds, stream)
-                    yielded_last = True
-                    while wanted < len(targets) and targets[wanted] <= index:
-                        wanted += 1
+                    wanted += 1
                     if wanted == len(targets):
                         return
-            if last is None:
-                raise CorruptMediaError(src, _why_nothing(stats))
-            stats.incomplete = f"stream ended after {last_index + 1} of {total} frames"
-            if not yielded_last:  # keep the end of the video in the sample, as linspace intends
-                yield self._convert(last, last_index, last_seconds, stream)
+
+    def _sequential(self, container, stream, targets, deadline: Deadline, done: int = -1) -> Iterator[Frame]:
+        """Decode straight through from the start to each target; frames up to ``done`` were given already."""
+        src, limits, stats = self.source, self.limits, self.stats
+        _check_work(src, stats.decoded + int(targets[-1]) + 1, limits)
+        clock = Clock(stream)
+        wanted, last, last_index, yielded_last = 0, None, -1, False
+        for index, frame, pts_ok in decoded_frames(container, stream, src, deadline, stats, limits):
+            seconds = clock.seconds(frame, index, pts_ok)  # every frame: keeps the clock monotonic
+            _check_frame(src, frame, seconds, limits)
+            last, last_index, last_seconds, yielded_last = frame, index, seconds, False
+            if index >= targets[wanted]:  # ">": a damaged target frame is replaced by the next good one
+                yield self._convert(frame, index, seconds, stream)
+                yielded_last = True
+                while wanted < len(targets) and targets[wanted] <= index:
+                    wanted += 1
+                if wanted == len(targets):
+                    return
+        if last is None:
+            if done >= 0:  # the seek path gave frames this pass cannot reach
+                stats.incomplete = "no frame could be decoded straight through"
+                return
+            raise CorruptMediaError(src, _why_nothing(stats))
+        stats.incomplete = f"stream ended after {last_index + 1} of {stats.total_frames} frames"
+        if not yielded_last and last_index > done:  # keep the end of the video in the sample, as linspace intends
+            yield self._convert(last, last_index, last_seconds, stream)
 
     # -- keyframes -------------------------------------------------------
     def _keyframes(self, deadline: Deadline) -> Iterator[Frame]:
@@ -248,24 +332,30 @@ def plan_uniform(source, n: int = 32, limits: Limits | None = None) -> tuple[np.
     limits = limits or DEFAULT_LIMITS
     deadline = Deadline(source, limits)
     with open_video(source, limits, deadline) as (container, stream):
-        total, _ = _frame_count(source, stream, limits, deadline)
+        total, _, _ = _frame_count(source, stream, limits, deadline)
+        _check_work(source, total, limits)  # the DALI path decodes every frame up to the last one kept
         return uniform_indices(total, n), video_info(container, stream)
 
 
-def _frame_count(source, stream, limits: Limits, deadline: Deadline) -> tuple[int, str]:
-    """Frames in the stream and where the number came from; checked against the limits."""
-    total, origin = stream.frames, "container"
+def _frame_count(source, stream, limits: Limits, deadline: Deadline) -> tuple[int, str, PacketScan | None]:
+    """Frames in the stream, where the number came from, and the packet scan if one counted them."""
+    total, origin, scan = stream.frames, "container", None
     if total <= 0 or _count_disagrees(stream):  # Matroska, WebM, raw streams, edit lists: count packets
-        total, origin = scan_packets(source, limits, deadline).count, "packet-scan"
+        scan = scan_packets(source, limits, deadline)
+        total, origin = scan.count, "packet-scan"
     if total <= 0:
         raise CorruptMediaError(source, "the video stream holds no frames")
-    if total > limits.max_decoded_frames:
+    return total, origin, scan
+
+
+def _check_work(source, frames: int, limits: Limits, how: str = "") -> None:
+    """Refuse up front a plan that would decode more than Limits.max_decoded_frames."""
+    if frames > limits.max_decoded_frames:
         raise MediaLimitError(
             source,
-            f"uniform sampling would decode {total} frames, over Limits.max_decoded_frames="
+            f"uniform sampling would decode {frames} frames{how}, over Limits.max_decoded_frames="
             f"{limits.max_decoded_frames}; use mode='keyframes' for long videos",
         )
-    return total, origin
 
 
 def _count_disagrees(stream) -> bool:

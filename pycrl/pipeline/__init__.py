@@ -1,7 +1,7 @@
 """The inference path as stages with typed inputs and outputs.
 
     decode     source -> Frame (index, timestamp, RGB image)        MediaDecoder (PyAV / Pillow), DaliDecoder
-    faces      Frame.image -> [Face] (box, landmarks, aligned crop)  DlibFaces
+    faces      Frame.image -> [Face] (box, landmarks, aligned crop)  YuNetFaces (default), DlibFaces
     score      crops -> Scores (probability, compactness, heatmap)   ScoreStage over a runtime Backend
     aggregate  Item + Scores -> Result (per face, frame and input)   Aggregate
 
@@ -12,9 +12,9 @@ backend to `Pipeline`. `pycrl.Detector`, the CLI and the Ray actors all run this
 """
 
 from pycrl.pipeline.aggregate import Aggregate, frame_scores
-from pycrl.pipeline.build import build_pipeline, choose_decoder
+from pycrl.pipeline.build import build_faces, build_pipeline, choose_decoder
 from pycrl.pipeline.decode import DaliDecoder, Decode, MediaDecoder
-from pycrl.pipeline.faces import DlibFaces, FaceStage
+from pycrl.pipeline.faces import DlibFaces, FaceStage, YuNetFaces
 from pycrl.pipeline.item import Item
 from pycrl.pipeline.run import Pipeline
 from pycrl.pipeline.score import Scores, ScoreStage
@@ -30,6 +30,8 @@ __all__ = [
     "Pipeline",
     "ScoreStage",
     "Scores",
+    "YuNetFaces",
+    "build_faces",
     "build_pipeline",
     "choose_decoder",
     "frame_scores",

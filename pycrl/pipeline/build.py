@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pycrl.media.dali import dali_available
 from pycrl.model_card import ModelCard
-from pycrl.options import Decoder, Device, Sampling, ScoringOptions
+from pycrl.options import Backend, Decoder, Device, FaceFinder, Sampling, ScoringOptions
 from pycrl.pipeline.aggregate import Aggregate
 from pycrl.pipeline.decode import DaliDecoder, Decode, MediaDecoder
-from pycrl.pipeline.faces import DlibFaces
+from pycrl.pipeline.faces import DlibFaces, FaceStage, YuNetFaces
 from pycrl.pipeline.run import Pipeline
 from pycrl.pipeline.score import ScoreStage
 from pycrl.runtime.selection import open_backend
@@ -24,9 +24,23 @@ def choose_decoder(options: ScoringOptions) -> Decoder:
     return Decoder.DALI if ok else Decoder.PYAV
 
 
+def build_faces(card: ModelCard, options: ScoringOptions) -> FaceStage:
+    """The face stage the options ask for, aligning to ``card``'s crop. YuNet runs on the CPU
+    backend the options name when that is ONNX Runtime or OpenVINO, else on the first of those
+    that can run here (ONNX Runtime first: faster on this small graph; the network's backend
+    may be a GPU one)."""
+    if options.face_detector == FaceFinder.DLIB:
+        return DlibFaces(mode=options.faces.value, size=card.side, scale=card.crop_scale,
+                         min_size=options.face_min_size)
+    cpu = options.backend in (Backend.OPENVINO, Backend.ONNXRUNTIME)
+    return YuNetFaces(mode=options.faces.value, size=card.side, scale=card.crop_scale,
+                      min_size=options.face_min_size, min_score=options.face_min_score,
+                      landmarks=options.face_landmarks.value, backend=options.backend.value if cpu else "auto")
+
+
 def build_pipeline(card: ModelCard, options: ScoringOptions) -> Pipeline:
-    """The standard path for ``card``: PyAV or DALI decode, dlib faces aligned to the card's
-    crop, the chosen backend, the chosen aggregation and threshold."""
+    """The standard path for ``card``: PyAV or DALI decode, YuNet or dlib faces aligned to the
+    card's crop, the chosen backend, the chosen aggregation and threshold."""
     device = {} if options.device == Device.AUTO else {"device": options.device.value}
     net = open_backend(options.backend.value, card.folder, precision=options.precision.value, **device)
     try:
@@ -37,7 +51,7 @@ def build_pipeline(card: ModelCard, options: ScoringOptions) -> Pipeline:
                                   device="gpu" if on_gpu else "cpu")
         else:
             decoder = MediaDecoder(frames=options.frames, sampling=options.sampling.value, limits=options.limits)
-        faces = DlibFaces(mode=options.faces.value, size=card.side, scale=card.crop_scale)
+        faces = build_faces(card, options)
         score = ScoreStage(net, card, batch_size=options.batch_size, heatmap_size=options.heatmap_size)
         threshold = card.threshold if options.threshold is None else options.threshold
         aggregate = Aggregate(how=options.aggregation.value, threshold=threshold, model=card.name, backend=net.name)

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from pycrl.media import Frame
 from pycrl.pipeline.aggregate import Aggregate
 from pycrl.pipeline.decode import Decode
 from pycrl.pipeline.faces import FaceStage
@@ -32,24 +33,36 @@ class Pipeline:
         self.window = window or 2 * workers
 
     def prepare(self, source: Any) -> Item:
-        """Decode the sampled frames and align their faces; a failure is kept in ``item.error``."""
+        """Decode the sampled frames and align their faces; a failure is kept in ``item.error``.
+
+        A face stage with ``batch`` (and ``batch_frames``) gets up to that many frames per call,
+        so a detector network runs once over them; only that many decoded frames are held."""
         item = Item(str(source))
+        batch = getattr(self.faces, "batch", None)
+        chunk = max(1, int(getattr(self.faces, "batch_frames", 1))) if batch is not None else 1
         try:
             frames = iter(self.decode(source))
+            pending: list[Frame] = []
             while True:
                 t0 = time.perf_counter()
                 frame = next(frames, None)
                 item.add_time("decode", time.perf_counter() - t0)
+                if frame is not None:
+                    item.frames_sampled += 1
+                    pending.append(frame)
+                if pending and (frame is None or len(pending) >= chunk):
+                    t0 = time.perf_counter()
+                    found = batch([f.image for f in pending]) if batch is not None else [self.faces(pending[0].image)]
+                    for done, faces in zip(pending, found):
+                        for face in faces:
+                            x0, y0, x1, y1 = (float(v) for v in face.box)
+                            item.faces.append(FaceScore(done.index, float(done.time), (x0, y0, x1, y1),
+                                                        float("nan"), crop=face.crop))
+                            item.crops.append(face.crop)
+                    pending = []
+                    item.add_time("detect", time.perf_counter() - t0)
                 if frame is None:
                     break
-                item.frames_sampled += 1
-                t0 = time.perf_counter()
-                for face in self.faces(frame.image):
-                    x0, y0, x1, y1 = (float(v) for v in face.box)
-                    item.faces.append(FaceScore(frame.index, float(frame.time), (x0, y0, x1, y1), float("nan"),
-                                                crop=face.crop))
-                    item.crops.append(face.crop)
-                item.add_time("detect", time.perf_counter() - t0)
         except Exception as err:  # one bad input never stops the others
             item.error = err
         return item
