@@ -10,7 +10,7 @@ import pytest
 
 from pycrl.limits import Limits
 from pycrl.media import MediaLimitError, MediaTimeoutError, _seek, sample_frames
-from pycrl.media.synthetic import index_frame, pick_codec, read_index, write_video
+from pycrl.media.synthetic import index_frame, pick_codec, read_index, remux_with_start_offset, write_video
 from pycrl.media.video import FrameSampler, uniform_indices
 
 CODEC = pick_codec()
@@ -33,22 +33,6 @@ def _write(path, frames=FRAMES, *, first_pts=0, bframes=2, gop=10, options=None,
     return str(path)
 
 
-def _remux_with_start_offset(src, dst, offset_frames):
-    """Stream copy whose first ``offset_frames`` frames fall before the start: MP4 writes an edit list."""
-    with av.open(src) as inp, av.open(dst, "w", container_options={"avoid_negative_ts": "disabled"}) as out:
-        ins = inp.streams.video[0]
-        outs = out.add_stream_from_template(ins)
-        shift = int(Fraction(offset_frames, RATE) / ins.time_base)
-        for packet in inp.demux(ins):
-            if packet.dts is None:
-                continue
-            packet.pts -= shift
-            packet.dts -= shift
-            packet.stream = outs
-            out.mux(packet)
-    return dst
-
-
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     d = tmp_path_factory.mktemp("seek")
@@ -62,7 +46,7 @@ def clips(tmp_path_factory):
         "mp4_vfr": write_video(d / "vfr.mp4", FRAMES, codec=CODEC, gop=10, durations_ms=[60, 20, 40]),
         "ts_negative": _write(d / "neg.ts", first_pts=-12, options={"avoid_negative_ts": "disabled"}),
         "mkv_negative": _write(d / "neg.mkv", first_pts=-12, options={"avoid_negative_ts": "disabled"}),
-        "mp4_edit_list": _remux_with_start_offset(src, str(d / "cut.mp4"), 12),
+        "mp4_edit_list": remux_with_start_offset(src, str(d / "cut.mp4"), 12),
         "avi": _write(d / "b.avi"),
         "avi_no_b": _write(d / "nob.avi", bframes=0),  # pts one tick past the start time AVI declares
         "avi_mjpeg": write_video(d / "mjpeg.avi", FRAMES, codec="mjpeg", pix_fmt="yuvj420p"),  # all key frames

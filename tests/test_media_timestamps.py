@@ -15,7 +15,7 @@ from pycrl.limits import Limits
 from pycrl.media import MediaLimitError, probe_video, sample_frames
 from pycrl.media import video as video_module
 from pycrl.media._decode import Clock, PresentationIndex
-from pycrl.media.synthetic import index_frame, pick_codec, read_index, write_video
+from pycrl.media.synthetic import index_frame, pick_codec, read_index, remux_with_start_offset, write_video
 from pycrl.media.video import plan_uniform
 
 CODEC = pick_codec()
@@ -98,29 +98,9 @@ def test_negative_start_timestamps_give_times_from_zero(tmp_path, ext):
             assert len(frames) == 30 - hidden
 
 
-def _remux_with_start_offset(src, dst, offset_frames):
-    """Stream copy whose first ``offset_frames`` frames fall before the presentation start.
-
-    The MP4 muxer writes an edit list for the negative start: the packets stay in the file,
-    flagged discard on reading, like ``ffmpeg -ss ... -c copy`` cuts at a non-key frame.
-    """
-    with av.open(src) as inp, av.open(dst, "w", container_options={"avoid_negative_ts": "disabled"}) as out:
-        ins = inp.streams.video[0]
-        outs = out.add_stream_from_template(ins)
-        shift = int(Fraction(offset_frames, RATE) / ins.time_base)
-        for packet in inp.demux(ins):
-            if packet.dts is None:
-                continue
-            packet.pts -= shift
-            packet.dts -= shift
-            packet.stream = outs
-            out.mux(packet)
-    return dst
-
-
 def test_keyframes_on_an_mp4_with_an_edit_list(tmp_path):
     src = _write(tmp_path / "src.mp4", 40, gop=10)
-    path = _remux_with_start_offset(src, str(tmp_path / "cut.mp4"), 12)
+    path = remux_with_start_offset(src, str(tmp_path / "cut.mp4"), 12)
     assert b"elst" in open(path, "rb").read()
     packets = _packets(path)
     assert any(p[3] for p in packets)  # frames before the start are kept, flagged discard
@@ -141,7 +121,7 @@ def test_keyframes_on_an_mp4_with_an_edit_list(tmp_path):
 def test_keyframes_when_the_edit_list_cuts_every_key_frame(tmp_path):
     src = _write(tmp_path / "src.mp4", 20, gop=100)  # one key frame, at the start
     assert _key_frames(src) == [0]
-    path = _remux_with_start_offset(src, str(tmp_path / "cut.mp4"), 5)
+    path = remux_with_start_offset(src, str(tmp_path / "cut.mp4"), 5)
     assert [p[3] for p in _packets(path) if p[2]] == [True]
     keys = list(sample_frames(path, n=4, mode="keyframes"))  # the cut key frame, decoded anyway
     assert [read_index(f.image) for f in keys] == [0] and keys[0].index == 0 and keys[0].time == 0.0

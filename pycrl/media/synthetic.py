@@ -106,6 +106,26 @@ def write_video(
     return path
 
 
+def remux_with_start_offset(src: str | os.PathLike, dst: str | os.PathLike, offset_frames: int,
+                            rate: int = 25) -> str:
+    """A stream copy of ``src`` whose first ``offset_frames`` frames (at ``rate`` fps) fall before
+    the presentation start, as ``ffmpeg -ss ... -c copy`` leaves a cut at a non-key frame: the
+    MP4 muxer writes an edit list and the early packets stay in the file, flagged discard."""
+    with av.open(os.fspath(src)) as inp, av.open(os.fspath(dst), "w",
+                                                 container_options={"avoid_negative_ts": "disabled"}) as out:
+        ins = inp.streams.video[0]
+        outs = out.add_stream_from_template(ins)
+        shift = int(Fraction(offset_frames, rate) / ins.time_base)
+        for packet in inp.demux(ins):
+            if packet.dts is None:
+                continue
+            packet.pts -= shift
+            packet.dts -= shift
+            packet.stream = outs
+            out.mux(packet)
+    return os.fspath(dst)
+
+
 def write_audio(path: str | os.PathLike, seconds: float = 0.5, codec: str = "aac", rate: int = 16000) -> str:
     """An audio-only file (a sine tone), e.g. ``.m4a`` with AAC or ``.wav`` with pcm_s16le."""
     path = os.fspath(path)
