@@ -39,6 +39,15 @@ TENSORS_NAME = "model.safetensors"
 
 
 @dataclass(frozen=True)
+class Decision:
+    """Where scores become labels: ``score >= threshold`` is "fake"."""
+
+    point: str  #: the operating point's name ("eer", "fpr=0.01", "custom" for a given threshold)
+    threshold: float
+    notice: str | None = None  #: set when the point asked for was unavailable and another was used
+
+
+@dataclass(frozen=True)
 class ModelCard:
     """The parsed, checked ``model.json`` of a model folder."""
 
@@ -100,14 +109,32 @@ class ModelCard:
         return (np.asarray(self.mean, np.float32).reshape(1, 3, 1, 1),
                 np.asarray(self.std, np.float32).reshape(1, 3, 1, 1))
 
-    def threshold_for(self, point: str | None) -> tuple[str, float]:
-        """(name, threshold) of an operating point; ``None`` is the card's decision point."""
-        if point is None:
-            return self.decision_point, self.threshold
-        if point not in self.operating_points:
-            raise OptionError(f"operating_point: {point!r} is not stored in {self.name}; "
-                              f"choose from {', '.join(sorted(self.operating_points))}")
-        return point, self.operating_points[point]
+    @property
+    def stores_operating_points(self) -> bool:
+        """Whether the folder stores thresholds at named operating points (beyond its single one)."""
+        return bool(self.doc.get("operating_points"))
+
+    def decision(self, point: str | None = None, threshold: float | None = None) -> "Decision":
+        """The threshold a verdict is decided at, and its name.
+
+        ``threshold`` (a number) wins and is named "custom"; else ``point`` ("eer", "fpr=0.01",
+        ...; ``None``: the card's decision point). A card that stores no operating points falls
+        back to its single threshold, with a notice saying so; a card that stores some refuses a
+        point it lacks (`OptionError` listing those it has)."""
+        if threshold is not None:
+            if point is not None:
+                raise OptionError("threshold and operating_point: give one, not both")
+            return Decision("custom", float(threshold))
+        if point is None or point == self.decision_point:
+            return Decision(self.decision_point, self.threshold)
+        if point in self.operating_points:
+            return Decision(point, self.operating_points[point])
+        if not self.stores_operating_points:
+            return Decision(self.decision_point, self.threshold,
+                            notice=f"operating point {point!r} unavailable: {self.name} stores no operating points, "
+                                   f"so its single threshold ({self.threshold:.4f}) was used")
+        raise OptionError(f"operating_point: {point!r} is not stored in {self.name}; "
+                          f"choose from {', '.join(sorted(self.operating_points))}")
 
     def real_centre(self) -> np.ndarray | None:
         """The stored centre of real-face embeddings (a buffer named ``*real_centre``), if the

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Mapping
@@ -107,6 +108,9 @@ MAX_FACE_SIZE = 4096
 DEFAULT_FACE_MIN_SIZE = 32
 DEFAULT_FACE_MIN_SCORE = 0.7
 
+_POINT_NAME = re.compile(r"[A-Za-z0-9_.=%+-]{1,32}")
+
+
 def _option(default: Any, help: str, *, low: float | None = None, high: float | None = None,
             flag: bool = True, metavar: str | None = None) -> Any:
     meta = {"help": help, "low": low, "high": high, "flag": flag, "metavar": metavar}
@@ -141,7 +145,12 @@ class ScoringOptions:
     face_min_score: float = _option(DEFAULT_FACE_MIN_SCORE, "smallest YuNet face score kept, in [0, 1] (dlib keeps "
                                                             "its HOG threshold 0.3)", low=0.0, high=1.0, metavar="S")
     aggregation: Aggregation = _option(Aggregation.MEAN, "video score from frame scores (mean: the protocol)")
-    threshold: float | None = _option(None, "decision threshold in [0, 1] (default: the model's)", metavar="T")
+    operating_point: str | None = _option(None, "operating point the verdict is decided at, as stored in the model "
+                                                "folder: eer, fpr=0.01, fpr=0.05 (threshold at that false-positive "
+                                                "rate on validation reals) [default: the model's decision point]",
+                                          metavar="NAME")
+    threshold: float | None = _option(None, "a decision threshold in [0, 1] instead of an operating point "
+                                            "(named 'custom' in the record)", metavar="T")
     batch_size: int = _option(32, "face crops per network call", low=1, high=MAX_BATCH, metavar="B")
     workers: int = _option(2, "threads decoding and detecting ahead of the network", low=1, high=MAX_WORKERS,
                            metavar="W")
@@ -155,6 +164,8 @@ class ScoringOptions:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             object.__setattr__(self, f.name, _checked(f, value))
+        if self.threshold is not None and self.operating_point is not None:
+            raise OptionError("threshold and operating_point: give one, not both")
         if self.decoder == Decoder.DALI and self.sampling != Sampling.UNIFORM:
             raise OptionError("decoder: 'dali' samples uniformly; use sampling='uniform'")
 
@@ -197,6 +208,10 @@ def _checked(f: dataclasses.Field, value: Any) -> Any:
             return kind(value)
         except ValueError:
             raise OptionError(f"{name}: expected one of {', '.join(kind.values())}, got {value!r}") from None
+    if name == "operating_point":
+        if value is None or isinstance(value, str) and _POINT_NAME.fullmatch(value):
+            return value
+        raise OptionError(f"operating_point: expected a name such as 'eer' or 'fpr=0.01', got {value!r}")
     if name == "threshold":
         if value is None:
             return None
@@ -237,7 +252,9 @@ def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
             shown = default.value
         elif f.name == "threshold":
             kw["type"] = float
-            shown = "the model's"
+            shown = "the operating point's"
+        elif f.name == "operating_point":
+            shown = "the model's decision point"
         elif isinstance(default, float):
             kw["type"] = float
             shown = default

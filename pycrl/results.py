@@ -24,9 +24,34 @@ class FaceScore:
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 in source pixels
     score: float  # fake probability
     compactness: float | None = None  # distance to the nearest real prototype (larger = less real-like)
+    track: int | None = None  # the person (see `Track`) this face belongs to
+    # The five alignment points (eyes, nose, mouth corners) in source pixels, for linking faces.
+    points: np.ndarray | None = field(default=None, repr=False, compare=False, metadata={"json": False})
     # Pictures for people, not for JSON: the aligned crop and its reconstruction-difference map.
     crop: np.ndarray | None = field(default=None, repr=False, compare=False, metadata={"json": False})
     heatmap: np.ndarray | None = field(default=None, repr=False, compare=False, metadata={"json": False})
+
+
+@dataclass
+class TrackPoint:
+    """One face of a person: when, where and how suspicious."""
+
+    frame_index: int
+    timestamp: float
+    score: float
+    box: tuple[float, float, float, float]
+
+
+@dataclass
+class Track:
+    """One person, linked across the sampled frames."""
+
+    id: int
+    score: float  # the person's score: their faces' scores aggregated as the result's
+    label: Literal["real", "fake"]
+    faces: int  # faces of this person that were scored
+    counted: bool  # whether the track is long enough to decide the video's verdict
+    timeline: list[TrackPoint] = field(default_factory=list)
 
 
 @dataclass
@@ -38,11 +63,18 @@ class Result:
     score: float | None = None  # aggregated fake probability
     label: Literal["real", "fake"] | None = None  # score against the model's threshold
     threshold: float | None = None
+    operating_point: str | None = None  # the name of the point the threshold belongs to ("eer", "fpr=0.01", ...)
     aggregation: str = "mean"
+    # How ``score`` was formed: "frames" (the protocol: frame scores aggregated, a frame counting as
+    # its most suspicious face) or "person" (the most suspicious person's score: a video is fake if
+    # any person in it is).
+    score_rule: str = "frames"
     compactness: float | None = None  # mean distance of the scored faces to the real centre
     frames_sampled: int = 0
     faces: list[FaceScore] = field(default_factory=list)
+    tracks: list[Track] = field(default_factory=list)  # people, in order of first appearance
     message: str | None = None  # why status is not "ok"
+    notices: list[str] = field(default_factory=list)  # what a reader should know (e.g. a fallback taken)
     error_type: str | None = None  # exception class for status "error"
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     model: str | None = None

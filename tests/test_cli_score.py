@@ -33,7 +33,10 @@ def test_a_model_that_cannot_load_exits_1(tmp_path, ray):
 
 @pytest.mark.parametrize("ray", [False, True], ids=["here", "ray"])
 @pytest.mark.parametrize("option, named", [(["--frames", "0"], "frames"), (["--threshold", "nan"], "threshold"),
-                                           (["--batch-size", "100000"], "batch_size")])
+                                           (["--batch-size", "100000"], "batch_size"),
+                                           (["--operating-point", "fpr=0.5"], "choose from eer, fpr=0.01, fpr=0.05"),
+                                           (["--operating-point", "eer", "--threshold", "0.5"], "not both"),
+                                           (["--operating-point", "../x y"], "operating_point")])
 def test_a_bad_option_is_a_usage_error(tmp_path, ray, option, named):
     extra = ["--ray", "--dest", tmp_path / "out"] if ray else []
     out = run(SAMPLE, *option, "--no-progress", *extra)
@@ -48,6 +51,16 @@ def test_scores_with_options_from_the_command_line(tmp_path):
     (record,) = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
     assert record["status"] == "ok" and record["frames_sampled"] == 3
     assert record["aggregation"] == "max" and record["threshold"] == 0.99 and record["label"] == "real"
+    assert record["operating_point"] == "custom"
+
+
+def test_an_operating_point_is_picked_and_named(tmp_path):
+    out = run(SAMPLE, "--frames", "2", "--operating-point", "fpr=0.01", "--jsonl", "-", "--no-progress")
+    assert out.returncode == 0, out.stderr
+    (record,) = [json.loads(line) for line in out.stdout.splitlines()]
+    card = json.loads((SAMPLE.parents[1] / "default" / "model.json").read_text())
+    assert record["operating_point"] == "fpr=0.01" and record["notices"] == []
+    assert record["threshold"] == card["operating_points"]["fpr=0.01"]
 
 
 def test_unwritable_jsonl_fails_before_the_model_loads(tmp_path):

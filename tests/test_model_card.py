@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from pycrl.errors import ModelFolderError, OptionError, PycrlError
-from pycrl.model_card import MAX_INPUT_SIDE, ModelCard
+from pycrl.model_card import MAX_INPUT_SIDE, Decision, ModelCard
 from pycrl.model_folder import resolve
 
 
@@ -17,10 +17,14 @@ def test_the_default_model_card():
     assert card.input_size == tuple(doc["input_size"]) and card.side == doc["input_size"][-1]
     assert card.threshold == doc["decision_threshold"] and card.decision_point == doc["decision_point"]
     assert dict(card.operating_points) == doc["operating_points"]
-    assert card.threshold_for("fpr=0.01") == ("fpr=0.01", doc["operating_points"]["fpr=0.01"])
-    assert card.threshold_for(None) == (doc["decision_point"], doc["decision_threshold"])
+    assert card.stores_operating_points
+    assert card.decision("fpr=0.01") == Decision("fpr=0.01", doc["operating_points"]["fpr=0.01"])
+    assert card.decision() == Decision(doc["decision_point"], doc["decision_threshold"])
+    assert card.decision(threshold=0.25) == Decision("custom", 0.25)
     with pytest.raises(OptionError, match="fpr=0.5.*choose from eer"):
-        card.threshold_for("fpr=0.5")
+        card.decision("fpr=0.5")
+    with pytest.raises(OptionError, match="not both"):
+        card.decision("eer", threshold=0.25)
     mean, std = card.mean_std()
     assert mean.shape == (1, 3, 1, 1) and std.dtype.name == "float32"
     assert card.real_centre() is not None
@@ -41,6 +45,11 @@ def test_defaults_for_a_minimal_card(tmp_path):
     assert card.input_size == (3, 256, 256) and card.mean == (0.5, 0.5, 0.5) and card.crop_scale == 1.3
     assert card.threshold == 0.5 and card.name == "crl:m" and dict(card.labels) == {"0": "real", "1": "fake"}
     assert dict(card.operating_points) == {"threshold": 0.5} and card.real_centre() is None
+    # no stored operating points: a point asked for falls back to the single threshold, saying so
+    assert not card.stores_operating_points
+    fallback = card.decision("fpr=0.01")
+    assert (fallback.point, fallback.threshold) == ("threshold", 0.5)
+    assert "stores no operating points" in fallback.notice and "'fpr=0.01'" in fallback.notice
 
 
 @pytest.mark.parametrize("changes, named", [

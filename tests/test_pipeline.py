@@ -6,7 +6,7 @@ import pytest
 import pycrl
 from pycrl.faces import Face
 from pycrl.media import CorruptMediaError, Frame
-from pycrl.model_card import ModelCard
+from pycrl.model_card import Decision, ModelCard
 from pycrl.options import ScoringOptions
 from pycrl.pipeline import Aggregate, MediaDecoder, Pipeline, ScoreStage, build_pipeline, frame_scores
 from pycrl.results import FaceScore
@@ -60,7 +60,7 @@ def net(card):
 
 def _pipeline(card, net, decoder):
     score = ScoreStage(net, card, batch_size=4)
-    aggregate = Aggregate(how="max", threshold=card.threshold, model=card.name, backend=net.name)
+    aggregate = Aggregate(how="max", decision=card.decision(), model=card.name, backend=net.name)
     return Pipeline(decoder, CentreFaces(card.side), score, aggregate, workers=2)
 
 
@@ -87,7 +87,7 @@ def test_a_failing_stage_costs_its_input_only(card, net):
 
 def test_no_face_is_a_result(card, net):
     pipe = Pipeline(GreyFrames(2), lambda image: [], ScoreStage(net, card, batch_size=4),
-                    Aggregate(how="mean", threshold=0.5, model=card.name, backend=net.name))
+                    Aggregate(how="mean", decision=Decision("custom", 0.5), model=card.name, backend=net.name))
     r = pipe.run("blank")
     assert r.status == "no_face" and r.frames_sampled == 2 and r.score is None
 

@@ -14,6 +14,7 @@ from pycrl.distributed.ray_job import RayUnavailable, score_with_ray
 from pycrl.errors import ModelError, OptionError
 from pycrl.heatmaps import write_overlays
 from pycrl.media.inputs import expand_inputs
+from pycrl.model_card import ModelCard
 from pycrl.model_folder import DEFAULT_MODEL
 from pycrl.options import ScoringOptions, add_arguments, from_arguments
 
@@ -68,6 +69,11 @@ def _human(result) -> str:
     if result.status == "ok":
         faces = len(result.faces)
         line = f"{result.label:<4} {result.score:.3f}  {result.source}  ({result.frames_sampled} frames, {faces} faces)"
+        if result.score_rule == "person" and len(result.tracks) > 1:
+            people = ", ".join(f"#{t.id} {t.label} {t.score:.3f}" for t in result.tracks if t.counted)
+            line += f"\n      people: {people}"
+        for notice in result.notices:
+            line += f"\n      note: {notice}"
     else:
         line = f"{result.status:<7}       {result.source}  ({result.message})"
     return _printable(line)
@@ -106,6 +112,11 @@ def run(args: argparse.Namespace) -> int:
             return 2
     try:
         det = Detector(args.model, options)
+    except OptionError as err:  # an option the model cannot honour (an operating point it lacks)
+        print(f"pycrl score: {err}", file=sys.stderr)
+        if jsonl not in (None, sys.stdout):
+            jsonl.close()
+        return 2
     except Exception as err:  # the model folder, its graph or the backend
         print(f"pycrl score: cannot load the model: {type(err).__name__}: {_one_line(str(err))}", file=sys.stderr)
         if jsonl not in (None, sys.stdout):
@@ -154,6 +165,14 @@ def _run_ray(args: argparse.Namespace) -> int:
     except OptionError as err:
         print(f"pycrl score: {err}", file=sys.stderr)
         return 2
+    try:  # an operating point the model lacks is a usage error, found before any actor starts
+        ModelCard.read(args.model).decision(options.operating_point, options.threshold)
+    except OptionError as err:
+        print(f"pycrl score: {err}", file=sys.stderr)
+        return 2
+    except ModelError as err:
+        print(f"pycrl score: {err}", file=sys.stderr)
+        return 1
     try:
         summary = score_with_ray(args.paths, dest, args.model, address=args.address,
                                  output_format=args.format or "jsonl", num_actors=args.actors,

@@ -161,7 +161,7 @@ class _Job:
         self.actors, self.resources = _size_pool(ray, num_actors, cpus_per_actor, detector_kwargs.get("device"))
         summary.actors = self.actors
         self.written: set[str] = set()
-        self.model_fields: dict = {}  # model/backend/threshold, copied into records made on the driver
+        self.model_fields: dict = {}  # model/backend/threshold/operating point, copied into records made on the driver
 
     def run(self, pending: list[str], inputs_per_batch: int, writer: sink.PartWriter, bar: Progress) -> None:
         log.info("scoring %d inputs (%d skipped: already in %s) on %d actors (%s each)", len(pending),
@@ -211,7 +211,7 @@ class _Job:
                     log.warning("dropped a record for %s: not asked for, or not the first", source)
                     continue
                 record = json.loads(text)
-                self.model_fields = {k: record.get(k) for k in ("model", "backend", "threshold")}
+                self.model_fields = {k: record.get(k) for k in ("model", "backend", "threshold", "operating_point")}
                 self._emit(record, writer, bar, text)
         return [p for p in paths if p not in self.written]
 

@@ -37,6 +37,21 @@ def arrow_schema():
         ("box", pa.list_(pa.float64())),
         ("score", pa.float64()),
         ("compactness", pa.float64()),
+        ("track", pa.int64()),
+    ])
+    point = pa.struct([
+        ("frame_index", pa.int64()),
+        ("timestamp", pa.float64()),
+        ("score", pa.float64()),
+        ("box", pa.list_(pa.float64())),
+    ])
+    track = pa.struct([
+        ("id", pa.int64()),
+        ("score", pa.float64()),
+        ("label", pa.string()),
+        ("faces", pa.int64()),
+        ("counted", pa.bool_()),
+        ("timeline", pa.list_(point)),
     ])
     return pa.schema([
         ("source", pa.string()),
@@ -44,11 +59,15 @@ def arrow_schema():
         ("score", pa.float64()),
         ("label", pa.string()),
         ("threshold", pa.float64()),
+        ("operating_point", pa.string()),
         ("aggregation", pa.string()),
+        ("score_rule", pa.string()),
         ("compactness", pa.float64()),
         ("frames_sampled", pa.int64()),
         ("faces", pa.list_(face)),
+        ("tracks", pa.list_(track)),
         ("message", pa.string()),
+        ("notices", pa.list_(pa.string())),
         ("error_type", pa.string()),
         ("timings", pa.map_(pa.string(), pa.float64())),  # stage names vary by decoder
         ("model", pa.string()),

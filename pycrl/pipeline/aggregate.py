@@ -1,12 +1,21 @@
-"""Aggregate stage: scored faces -> per-frame scores -> the input's score and label."""
+"""Aggregate stage: scored faces -> people and frames -> the input's score and verdict."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from pycrl.model_card import Decision
 from pycrl.pipeline.item import Item
 from pycrl.pipeline.score import Scores
-from pycrl.results import FaceScore, Result, aggregate
+from pycrl.pipeline.tracks import link
+from pycrl.results import FaceScore, Result, Track, TrackPoint, aggregate
+
+#: A person decides the video's verdict only when seen in at least this fraction of the longest
+#: track's faces: a face detected in one frame out of 32 (often a false detection) is reported,
+#: but does not outvote the people who are there throughout.
+MIN_TRACK_FRACTION = 0.25
 
 
 def frame_scores(faces: list[FaceScore]) -> list[float]:
@@ -19,33 +28,62 @@ def frame_scores(faces: list[FaceScore]) -> list[float]:
 
 
 class Aggregate:
-    """Fills each face's score in and turns an item into its `Result`."""
+    """Fills each face's score in, links faces into people, and turns an item into its `Result`.
 
-    def __init__(self, *, how: str, threshold: float, model: str, backend: str):
+    ``per_person``: the score is the most suspicious person's (``faces="all"``), else the
+    protocol's aggregate of frame scores. ``decision``: where scores become labels; `__call__`
+    takes another one per input (the service's per-request operating point)."""
+
+    def __init__(self, *, how: str, decision: Decision, model: str, backend: str, per_person: bool = False):
         aggregate([0.0], how)  # validates the name now, not on the first input
-        self.how, self.threshold, self.model, self.backend = how, threshold, model, backend
+        self.how, self.decision, self.model, self.backend = how, decision, model, backend
+        self.per_person = per_person
 
-    def base(self, item: Item) -> dict:
+    @property
+    def threshold(self) -> float:
+        return self.decision.threshold
+
+    def base(self, item: Item, decision: Decision | None = None) -> dict:
         """The fields every result of this pipeline carries."""
-        return dict(source=item.source, threshold=self.threshold, aggregation=self.how,
+        decision = decision or self.decision
+        return dict(source=item.source, threshold=decision.threshold, operating_point=decision.point,
+                    aggregation=self.how, score_rule="person" if self.per_person else "frames",
                     frames_sampled=item.frames_sampled, model=self.model, backend=self.backend,
-                    timings=item.timings)
+                    timings=item.timings, notices=[decision.notice] if decision.notice else [])
 
-    def failure(self, item: Item, err: BaseException) -> Result:
-        return Result.failure(err, **self.base(item))
+    def failure(self, item: Item, err: BaseException, decision: Decision | None = None) -> Result:
+        return Result.failure(err, **self.base(item, decision))
 
-    def no_face(self, item: Item) -> Result:
-        return Result(status="no_face", message="no face found in the sampled frames", **self.base(item))
+    def no_face(self, item: Item, decision: Decision | None = None) -> Result:
+        return Result(status="no_face", message="no face found in the sampled frames", **self.base(item, decision))
 
-    def __call__(self, item: Item, scores: Scores) -> Result:
+    def __call__(self, item: Item, scores: Scores, decision: Decision | None = None) -> Result:
+        decision = decision or self.decision
         for i, face in enumerate(item.faces):
             face.score = float(scores.prob[i])
             if scores.compactness is not None:
                 face.compactness = float(scores.compactness[i])
             if scores.heatmap is not None:
                 face.heatmap = scores.heatmap[i]
-        score = aggregate(frame_scores(item.faces), self.how)
+        tracks = self.tracks(item.faces, item.frame_indices, decision.threshold)
+        if self.per_person:
+            score = max(t.score for t in tracks if t.counted)
+        else:
+            score = aggregate(frame_scores(item.faces), self.how)
         dists = [f.compactness for f in item.faces if f.compactness is not None]
-        return Result(status="ok", score=score, label="fake" if score >= self.threshold else "real",
-                      compactness=float(np.mean(dists)) if dists else None, faces=item.faces,
-                      **self.base(item))
+        return Result(status="ok", score=score, label="fake" if score >= decision.threshold else "real",
+                      compactness=float(np.mean(dists)) if dists else None, faces=item.faces, tracks=tracks,
+                      **self.base(item, decision))
+
+    def tracks(self, faces: list[FaceScore], sampled: list[int], threshold: float) -> list[Track]:
+        """The people among ``faces``, each scored by the result's aggregation over its faces."""
+        groups = link(faces, sampled)
+        longest = max((len(g) for g in groups), default=0)
+        needed = max(1, math.ceil(MIN_TRACK_FRACTION * longest))
+        out = []
+        for tid, group in enumerate(groups):
+            score = aggregate([f.score for f in group], self.how)
+            out.append(Track(id=tid, score=score, label="fake" if score >= threshold else "real", faces=len(group),
+                             counted=len(group) >= needed,
+                             timeline=[TrackPoint(f.frame_index, f.timestamp, f.score, f.box) for f in group]))
+        return out

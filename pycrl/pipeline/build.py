@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pycrl.media.dali import dali_available
 from pycrl.model_card import ModelCard
-from pycrl.options import Backend, Decoder, Device, FaceFinder, Sampling, ScoringOptions
+from pycrl.options import Backend, Decoder, Device, FaceFinder, FaceMode, Sampling, ScoringOptions
 from pycrl.pipeline.aggregate import Aggregate
 from pycrl.pipeline.decode import DaliDecoder, Decode, MediaDecoder
 from pycrl.pipeline.faces import DlibFaces, FaceStage, YuNetFaces
@@ -53,8 +53,9 @@ def build_pipeline(card: ModelCard, options: ScoringOptions) -> Pipeline:
             decoder = MediaDecoder(frames=options.frames, sampling=options.sampling.value, limits=options.limits)
         faces = build_faces(card, options)
         score = ScoreStage(net, card, batch_size=options.batch_size, heatmap_size=options.heatmap_size)
-        threshold = card.threshold if options.threshold is None else options.threshold
-        aggregate = Aggregate(how=options.aggregation.value, threshold=threshold, model=card.name, backend=net.name)
+        decision = card.decision(options.operating_point, options.threshold)
+        aggregate = Aggregate(how=options.aggregation.value, decision=decision, model=card.name, backend=net.name,
+                              per_person=options.faces == FaceMode.ALL)
     except BaseException:
         net.close()
         raise

@@ -22,6 +22,7 @@ class Item:
     crops: list[np.ndarray] = field(default_factory=list)
     faces: list[FaceScore] = field(default_factory=list)
     frames_sampled: int = 0
+    frame_indices: list[int] = field(default_factory=list)  # of every sampled frame, faces or not
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     error: BaseException | None = None
 

@@ -9,6 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from pycrl.media import Frame
+from pycrl.model_card import Decision
 from pycrl.pipeline.aggregate import Aggregate
 from pycrl.pipeline.decode import Decode
 from pycrl.pipeline.faces import FaceStage
@@ -49,6 +50,7 @@ class Pipeline:
                 item.add_time("decode", time.perf_counter() - t0)
                 if frame is not None:
                     item.frames_sampled += 1
+                    item.frame_indices.append(frame.index)
                     pending.append(frame)
                 if pending and (frame is None or len(pending) >= chunk):
                     t0 = time.perf_counter()
@@ -57,7 +59,7 @@ class Pipeline:
                         for face in faces:
                             x0, y0, x1, y1 = (float(v) for v in face.box)
                             item.faces.append(FaceScore(done.index, float(done.time), (x0, y0, x1, y1),
-                                                        float("nan"), crop=face.crop))
+                                                        float("nan"), crop=face.crop, points=face.points))
                             item.crops.append(face.crop)
                     pending = []
                     item.add_time("detect", time.perf_counter() - t0)
@@ -67,22 +69,23 @@ class Pipeline:
             item.error = err
         return item
 
-    def finish(self, item: Item) -> Result:
-        """Score a prepared item's faces and aggregate them into its result."""
+    def finish(self, item: Item, decision: Decision | None = None) -> Result:
+        """Score a prepared item's faces and aggregate them into its result (decided at
+        ``decision``, default the pipeline's)."""
         if item.error is not None:
-            return self.aggregate.failure(item, item.error)
+            return self.aggregate.failure(item, item.error, decision)
         if not item.crops:
-            return self.aggregate.no_face(item)
+            return self.aggregate.no_face(item, decision)
         try:
             t0 = time.perf_counter()
             scores = self.score(item.crops)
             item.timings["infer"] = time.perf_counter() - t0
         except Exception as err:
-            return self.aggregate.failure(item, err)
-        return self.aggregate(item, scores)
+            return self.aggregate.failure(item, err, decision)
+        return self.aggregate(item, scores, decision)
 
-    def run(self, source: Any) -> Result:
-        return self.finish(self.prepare(source))
+    def run(self, source: Any, decision: Decision | None = None) -> Result:
+        return self.finish(self.prepare(source), decision)
 
     def run_many(self, sources: Iterable, prefetch: int | None = None) -> Iterator[Result]:
         """Results in input order. Up to ``prefetch`` inputs (default ``self.window``) are
