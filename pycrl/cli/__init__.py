@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pycrl.cli import export, import_deepfakebench, info, score
+from pycrl.cli import export, import_deepfakebench, info, score, serve
 
 EPILOG = """\
 examples:
@@ -17,6 +17,8 @@ examples:
                                           skips inputs already in scores/ (pip install 'pycrl[ray]')
   pycrl score @paths.txt --ray --address auto --dest /shared/scores --format parquet
                                           on a running Ray cluster; paths listed one per line
+  pycrl serve --port 8000                 the same as an HTTP service (pip install 'pycrl[serve]');
+                                          curl --data-binary @clip.mp4 localhost:8000/v1/score
   pycrl info                              what this installation can run, and why not the rest
   pycrl import-deepfakebench ckpt_best.pth --detector recce --out models/recce-ffpp
                                           a DeepfakeBench checkpoint as a pycrl model folder
@@ -32,7 +34,7 @@ out-of-range option, no inputs), 1 when the model or backend cannot be loaded
 """
 
 #: The sub-commands, in the order ``pycrl --help`` lists them.
-COMMANDS = (score, export, import_deepfakebench, info)
+COMMANDS = (score, serve, export, import_deepfakebench, info)
 
 
 def build_parser() -> argparse.ArgumentParser:
