@@ -17,6 +17,7 @@ from pycrl.media.inputs import expand_inputs
 from pycrl.model_card import ModelCard
 from pycrl.model_folder import DEFAULT_MODEL
 from pycrl.options import ScoringOptions, add_arguments, from_arguments
+from pycrl.report import write_index, write_report
 
 
 def register(sub) -> None:
@@ -34,6 +35,9 @@ def register(sub) -> None:
     add_arguments(score.add_argument_group("scoring options"))
     score.add_argument("--jsonl", metavar="FILE", help="write one JSON object per input to FILE ('-' for stdout)")
     score.add_argument("--heatmaps", metavar="DIR", help="write PNG overlays of the reconstruction difference per face")
+    score.add_argument("--report", metavar="DIR", help="write one self-contained HTML page per input (verdict, score "
+                                                       "over time per person, the most suspicious faces beside their "
+                                                       "heatmaps, the record) and DIR/index.html")
     score.add_argument("--no-progress", action="store_true", help="no progress bar")
     scale = score.add_argument_group(
         "scale out with Ray (pip install 'pycrl[ray]')",
@@ -80,8 +84,9 @@ def _human(result) -> str:
 
 
 def _options(args: argparse.Namespace) -> ScoringOptions:
-    """The scoring options given on the command line (``--heatmaps`` keeps a 32² map per face)."""
-    return from_arguments(args, heatmap_size=32 if args.heatmaps else 0)
+    """The scoring options given on the command line (``--heatmaps`` keeps a 32² map per face,
+    ``--report`` a 64² one)."""
+    return from_arguments(args, heatmap_size=64 if args.report else 32 if args.heatmaps else 0)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,6 +107,15 @@ def run(args: argparse.Namespace) -> int:
     if not inputs:
         print("pycrl score: no inputs", file=sys.stderr)
         return 2
+    report = Path(args.report) if args.report else None
+    if report is not None:  # made before the model loads: a bad folder fails at once
+        try:
+            report.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            print(f"pycrl score: cannot write --report {_printable(args.report)}: {err.strerror or err}",
+                  file=sys.stderr)
+            return 2
+    pages: list = []
     jsonl = None
     if args.jsonl:  # opened before the model loads: a bad path fails at once
         try:
@@ -134,12 +148,18 @@ def run(args: argparse.Namespace) -> int:
                     jsonl.flush()
                 if args.heatmaps and result.status == "ok":
                     write_overlays(result, Path(args.heatmaps))
+                if report is not None:
+                    pages.append((result, write_report(result, report, len(pages))))
+                    for face in result.faces:  # the index needs the verdicts, not the pictures
+                        face.crop = face.heatmap = None
                 bar.write(_human(result), file=human)
                 bar.update(1)
     finally:
         bar.close()
         if jsonl not in (None, sys.stdout):
             jsonl.close()
+        if report is not None and pages:
+            print(f"report: {write_index(pages, report)}", file=sys.stderr)
     print(f"{len(inputs)} inputs: {counts['ok']} scored, {counts['no_face']} without faces, "
           f"{counts['error']} errors  [{det.model_id} on {det.backend}]", file=sys.stderr)
     return 0
@@ -156,8 +176,9 @@ def _ray_options(options: ScoringOptions) -> dict:
 
 
 def _run_ray(args: argparse.Namespace) -> int:
-    if args.jsonl or args.heatmaps:
-        print("pycrl score: --jsonl and --heatmaps do not apply with --ray (records go to --dest)", file=sys.stderr)
+    if args.jsonl or args.heatmaps or args.report:
+        print("pycrl score: --jsonl, --heatmaps and --report do not apply with --ray (records go to --dest)",
+              file=sys.stderr)
         return 2
     dest = args.dest or "pycrl-scores"
     try:
