@@ -3,10 +3,10 @@
     python benchmarks/compare_detectors.py [--synth DIR] [--out runs/compare] [--only crl,cae]
 
 For each detector it trains the synthetic config its learning test uses (the same
-``python -m train fit`` command, two minutes at most on this machine), reads the validation
+``pycrl train fit`` command, two minutes at most on this machine), reads the validation
 AUC from the model folder, then measures CPU throughput of the exported graph on OpenVINO
 (the default CPU backend) and torch eager, in the same run. It also builds each detector's
-full configuration (train/configs/<name>.yaml, random weights) to report its size and CPU
+full configuration (pycrl/train/configs/<name>.yaml, random weights) to report its size and CPU
 throughput at its own resolution. Synthetic numbers only: not comparable to FF++ results.
 
 The table goes to stdout (markdown) and ``OUT/compare.json``. A detector whose model folder
@@ -25,7 +25,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
 from throughput import crops_per_second  # noqa: E402
 from train_cli import fit_synthetic, make_synthetic  # noqa: E402
 
-CONFIGS = ROOT / "train" / "configs"
+CONFIGS = ROOT / "pycrl" / "train" / "configs"
 # label, synthetic config + overrides (as the learning tests run them), full config + overrides
 DETECTORS = [
     ("CRL", "crl_tiny_synthetic.yaml", ["data.resolution=96", "train.max_steps=360", "train.epochs=40",
@@ -47,7 +47,7 @@ def inference_parameters(module) -> int:
 
 def full_model(config: str, overrides: list):
     from pycrl.models import create_model
-    from train.config import constructor_args, load_config
+    from pycrl.train.config import constructor_args, load_config
 
     cfg = load_config(CONFIGS / config, overrides)
     name, args = constructor_args(cfg["model"])

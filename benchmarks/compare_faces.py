@@ -1,10 +1,10 @@
 """Every detector trained with the default model's recipe on the real-face corpus, side by
 side on held-out identities: the README's model-selection table.
 
-    python -m train build-faces --out data/faces
+    pycrl train build-faces --out data/faces
     python benchmarks/compare_faces.py --faces data/faces [--steps 300] [--out runs/compare_faces] [--only CRL,CAE]
 
-Each variant is ``python -m train fit`` on its config (train/configs/*_faces.yaml, or the
+Each variant is ``pycrl train fit`` on its config (pycrl/train/configs/*_faces.yaml, or the
 default recipe with overrides) for the same number of optimiser steps (batch 32, cosine
 schedule over those steps), then
 ``validate-faces`` on the corpus's held-out people (frame AUC per fake family and video
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 from throughput import crops_per_second  # noqa: E402
 
-CONFIGS = ROOT / "train" / "configs"
+CONFIGS = ROOT / "pycrl" / "train" / "configs"
 # label, config, overrides: the detectors, then the default recipe's ablations
 VARIANTS = [
     ("CRL", "crl_faces.yaml", []),
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     p.add_argument("--speed-only", action="store_true",
                    help="re-measure crops/s of the rows already in OUT (on a quiet machine), nothing else")
     args = p.parse_args(argv)
-    from train.face_validation import validate
+    from pycrl.train.face_validation import validate
 
     args.out.mkdir(parents=True, exist_ok=True)
     wanted = set(args.only.split(",")) if args.only else None
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
         run = args.out / slug(label)
         folder = run / "model"
         if not (folder / "model.json").is_file():
-            cmd = [sys.executable, "-m", "train", "fit", "--config", str(CONFIGS / config), "--out", str(run),
+            cmd = [sys.executable, "-m", "pycrl.cli", "train", "fit", "--config", str(CONFIGS / config), "--out", str(run),
                    f"train.max_steps={args.steps}", "train.time_limit_minutes=null", "train.eval_every=100",
                    "train.progress=false",
                    f"data.train.root={args.faces}", f"data.val.root={args.faces}", *overrides]

@@ -93,7 +93,7 @@ MAX_FACE_SIZE = 4096
 
 # The face settings chosen by measurement (YuNet's defaults; the one place they are set).
 # Measured with `YuNetDetector(min_score=0.2, min_face=0)` on the allowed real-face photos of
-# train/corpus/sources.py, on them degraded (JPEG quality 5 and 10, Gaussian blur sigma 2 and 4,
+# pycrl/train/corpus/sources.py, on them degraded (JPEG quality 5 and 10, Gaussian blur sigma 2 and 4,
 # x0.25 brightness, x0.3 contrast, noise sigma 25, grey, 1/2 and 1/3 scale, 30 degree roll) and
 # on 26 images without a face (scikit-image's chelsea, coffee, moon, hubble_deep_field, coins,
 # text, ...; uniform and smoothed noise at 1280x720):

@@ -6,7 +6,7 @@ import json
 import cv2
 import numpy as np
 
-from train.data.synthetic import SyntheticFaces
+from pycrl.train.data.synthetic import SyntheticFaces
 
 
 def tiny_corpus(root, people=((0, 2), (1, 1))):

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from train.face_validation import bootstrap_auc, make_clips
+from pycrl.train.face_validation import bootstrap_auc, make_clips
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -36,8 +36,8 @@ def corpus(tmp_path_factory):
     """The astronaut twice in one photo (two people for the corpus) and once alone."""
     from PIL import Image
 
-    from train.corpus import build_corpus
-    from train.corpus.sources import Photo, Source
+    from pycrl.train.corpus import build_corpus
+    from pycrl.train.corpus.sources import Photo, Source
 
     face = skimage_data.astronaut()
     src = Source("fixture", "pip-sdist", "fixture", "1.0", ("a.png", "b.png"), "public domain")
@@ -76,7 +76,7 @@ def test_bundling_validates_records_and_exports(corpus, tmp_path, monkeypatch):
 
     from pycrl import weights
     from pycrl.models import create_model
-    from train.__main__ import main
+    from pycrl.train.__main__ import main
 
     torch.manual_seed(0)
     model = create_model("crl", encoder="lite", lite_widths=(8, 8, 16, 16, 24, 32, 48), full_view="subpixel")
@@ -106,7 +106,7 @@ def test_bundling_validates_records_and_exports(corpus, tmp_path, monkeypatch):
 
 
 def test_frame_samples_are_the_same_in_every_run(corpus):
-    from train.face_validation import frame_samples
+    from pycrl.train.face_validation import frame_samples
 
     a, ya, pa = frame_samples(corpus, "train", "swap", 2, 0)
     b, yb, pb = frame_samples(corpus, "train", "swap", 2, 0)

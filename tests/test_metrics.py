@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from train.metrics import (MetricWarning, accuracy, average_precision, compute_metrics,
+from pycrl.train.metrics import (MetricWarning, accuracy, average_precision, compute_metrics,
                            deepfakebench_video_key, eer_threshold, frame_auc, threshold_at_fpr,
                            video_auc, video_scores)
 

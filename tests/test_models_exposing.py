@@ -326,15 +326,15 @@ def test_onnx_export_serves_the_global_head(tmp_path, monkeypatch):
 def tiny_run(tmp_path):
     """A 4-LIB Exposing model on 32 px synthetic faces, mixup and automatic weighting on."""
     from pycrl import _C
-    from train.config import load_config
-    from train.data import SyntheticSpec, write_synthetic_dataset
+    from pycrl.train.config import load_config
+    from pycrl.train.data import SyntheticSpec, write_synthetic_dataset
 
     synth = tmp_path / "synth"
     write_synthetic_dataset(SyntheticSpec(out=str(synth), identities=8, frames_per_id=2, val_identities=2,
                                           test_identities=1, seed=5))
     src = {"type": "deepfakebench", "json": str(synth / "dataset_json" / "Synthetic.json"), "rgb_dir": str(synth),
            "frame_num": None}
-    config = Path(__file__).resolve().parents[1] / "train" / "configs" / "exposing_synthetic.yaml"
+    config = Path(__file__).resolve().parents[1] / "pycrl" / "train" / "configs" / "exposing_synthetic.yaml"
 
     def cfg(out, *overrides):
         c = load_config(config, ["model.backbone_cfg={widths: [4, 8, 8, 8, 8, 8, 8]}", "model.bottleneck=[16]",
@@ -354,9 +354,9 @@ def tiny_run(tmp_path):
 
 
 def test_resume_repeats_mixup_and_the_loss_weights_exactly(tiny_run, tmp_path):
-    from train.engine import checkpoint as ckpt
-    from train.engine.logs import read_log
-    from train.engine.loop import Trainer
+    from pycrl.train.engine import checkpoint as ckpt
+    from pycrl.train.engine.logs import read_log
+    from pycrl.train.engine.loop import Trainer
 
     Trainer(tiny_run("a", "train.max_steps=7")).fit()
     Trainer(tiny_run("a", "train.max_steps=10", "output.resume=auto")).fit()

@@ -4,12 +4,12 @@ import cv2
 import numpy as np
 import pytest
 
-from train.data.blending import MaskConfig, face_hull, face_scale, forehead_points, hull_mask, random_blend_mask
-from train.data.face_swap import similarity_transform, swap_face
-from train.data.face_template import aligned_five_points, default_landmarks, five_points_from_68
-from train.data.seeding import rng_for
-from train.data.self_blend import SelfBlendConfig, self_blend
-from train.data.synthetic import SyntheticFaces, landmarks, mean_identity
+from pycrl.train.data.blending import MaskConfig, face_hull, face_scale, forehead_points, hull_mask, random_blend_mask
+from pycrl.train.data.face_swap import similarity_transform, swap_face
+from pycrl.train.data.face_template import aligned_five_points, default_landmarks, five_points_from_68
+from pycrl.train.data.seeding import rng_for
+from pycrl.train.data.self_blend import SelfBlendConfig, self_blend
+from pycrl.train.data.synthetic import SyntheticFaces, landmarks, mean_identity
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from train.corpus import build_corpus, read_manifest
-from train.corpus.build import FIELDS, assign_splits, group_identities
-from train.corpus.fetch import SourceUnavailableError, extract_photos, obtain
-from train.corpus.sources import SOURCES, Source, licences_from_credits
+from pycrl.train.corpus import build_corpus, read_manifest
+from pycrl.train.corpus.build import FIELDS, assign_splits, group_identities
+from pycrl.train.corpus.fetch import SourceUnavailableError, extract_photos, obtain
+from pycrl.train.corpus.sources import SOURCES, Source, licences_from_credits
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -179,7 +179,7 @@ def test_grouping_merges_close_faces_and_respects_one_photo():
 
 
 def test_cli_offline_and_unknown_source(tmp_path, capsys):
-    from train.__main__ import main
+    from pycrl.train.__main__ import main
 
     assert main(["build-faces", "--out", str(tmp_path / "o"), "--cache", str(tmp_path / "c"),
                  "--offline", "--quiet"]) == 1

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from train.data import (AugmentConfig, EmptySplitError, FolderDataset, ForgeryDataset,
+from pycrl.train.data import (AugmentConfig, EmptySplitError, FolderDataset, ForgeryDataset,
                         build_augmentation)
-from train.data.synthetic import SyntheticFaces
+from pycrl.train.data.synthetic import SyntheticFaces
 
 
 @pytest.fixture(scope="module")

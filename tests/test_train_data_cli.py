@@ -1,4 +1,4 @@
-"""``python -m train make-synthetic`` end to end, and loading what it wrote."""
+"""``pycrl train make-synthetic`` end to end, and loading what it wrote."""
 
 import json
 import subprocess
@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from train.data import DeepfakeBenchDataset, FolderDataset
+from pycrl.train.data import DeepfakeBenchDataset, FolderDataset
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "train", *args], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "pycrl.cli", "train", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=120)
 
 

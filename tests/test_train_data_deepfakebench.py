@@ -11,11 +11,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from train.data import (DatasetLayoutError, DatasetNotFoundError, DeepfakeBenchDataset, EmptySplitError,
+from pycrl.train.data import (DatasetLayoutError, DatasetNotFoundError, DeepfakeBenchDataset, EmptySplitError,
                         MissingFramesError, UnknownLabelError)
-from train.data.deepfakebench import _sibling, parse_dataset_id, resolve_frame_path
-from train.data.labels import resolve_label
-from train.metrics import deepfakebench_video_key
+from pycrl.train.data.deepfakebench import _sibling, parse_dataset_id, resolve_frame_path
+from pycrl.train.data.labels import resolve_label
+from pycrl.train.metrics import deepfakebench_video_key
 
 REAL = "FaceForensics++/original_sequences/youtube/{c}/frames/{v}"
 FAKE = "FaceForensics++/manipulated_sequences/{m}/{c}/frames/{v}"

@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from train.data import DatasetLayoutError, DatasetNotFoundError, EmptySplitError, FolderDataset
-from train.data.sampling import linspace_indices
-from train.data.video import count_frames, read_frames, write_video
+from pycrl.train.data import DatasetLayoutError, DatasetNotFoundError, EmptySplitError, FolderDataset
+from pycrl.train.data.sampling import linspace_indices
+from pycrl.train.data.video import count_frames, read_frames, write_video
 
 
 def _solid(value: int, size: int = 32) -> np.ndarray:

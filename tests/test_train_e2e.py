@@ -1,8 +1,8 @@
 """Learning end to end, through the command line as a user runs it:
 
-make-synthetic (procedural faces, self-blended fakes) -> ``python -m train fit`` with
-train/configs/crl_tiny_synthetic.yaml (64 px, a lite encoder, at most two minutes on 2 cores)
--> a model folder that ``pycrl.weights.load`` reads -> ``python -m train evaluate`` on it
+make-synthetic (procedural faces, self-blended fakes) -> ``pycrl train fit`` with
+pycrl/train/configs/crl_tiny_synthetic.yaml (64 px, a lite encoder, at most two minutes on 2 cores)
+-> a model folder that ``pycrl.weights.load`` reads -> ``pycrl train evaluate`` on it
 reports the validation numbers recorded at training time.
 
 The model is a parameter. ``recce-style`` is RECCE's architecture (3-set graph reasoning,
@@ -20,7 +20,7 @@ import pytest
 
 from train_cli import ROOT, assert_evaluate_reproduces, assert_learned, fit_synthetic
 
-CONFIG = ROOT / "train" / "configs" / "crl_tiny_synthetic.yaml"
+CONFIG = "crl_tiny_synthetic"  # a shipped config, by name
 
 CASES = [
     pytest.param("crl", ["model.joint_gr=false", "model.diff_gate=false", "loss.name=recce",

@@ -1,9 +1,9 @@
 """CAE learns end to end, through the command line as a user runs it:
 
-make-synthetic (the shared ``synth_task``) -> ``python -m train fit`` with
-train/configs/cae_synthetic.yaml (64 px, a lite Xception encoder, at most 800 steps:
+make-synthetic (the shared ``synth_task``) -> ``pycrl train fit`` with
+pycrl/train/configs/cae_synthetic.yaml (64 px, a lite Xception encoder, at most 800 steps:
 about 100 s on 2 quiet cores, stopped at two minutes on busy ones) -> a model folder that
-``pycrl.weights.load`` reads -> ``python -m train evaluate`` on it reports the validation
+``pycrl.weights.load`` reads -> ``pycrl train evaluate`` on it reports the validation
 numbers recorded at training time.
 
 Threshold: frame-level validation AUC >= 0.85 on the 30 held-out identities (it reaches
@@ -14,7 +14,7 @@ import pytest
 
 from train_cli import ROOT, assert_evaluate_reproduces, assert_learned, fit_synthetic
 
-CONFIG = ROOT / "train" / "configs" / "cae_synthetic.yaml"
+CONFIG = ROOT / "pycrl" / "train" / "configs" / "cae_synthetic.yaml"
 
 
 @pytest.mark.slow

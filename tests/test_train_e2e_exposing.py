@@ -1,9 +1,9 @@
 """Exposing the Deception learns end to end, through the command line as a user runs it:
 
-make-synthetic (shared ``synth_task`` fixture) -> ``python -m train fit`` with
-train/configs/exposing_synthetic.yaml (4 small LIBs at 64 px, the paper's losses, automatic
+make-synthetic (shared ``synth_task`` fixture) -> ``pycrl train fit`` with
+pycrl/train/configs/exposing_synthetic.yaml (4 small LIBs at 64 px, the paper's losses, automatic
 weighting and mixup; at most 480 steps and two minutes on 2 cores) -> a model folder that
-``pycrl.weights.load`` reads -> ``python -m train evaluate`` on it reports the validation
+``pycrl.weights.load`` reads -> ``pycrl train evaluate`` on it reports the validation
 numbers recorded at training time.
 
 Threshold: validation AUC >= 0.85 per frame on the 30 held-out identities (it reaches about
@@ -12,10 +12,10 @@ Threshold: validation AUC >= 0.85 per frame on the 30 held-out identities (it re
 
 import pytest
 
-from train.engine.logs import read_log
+from pycrl.train.engine.logs import read_log
 from train_cli import ROOT, assert_evaluate_reproduces, assert_learned, fit_synthetic
 
-CONFIG = ROOT / "train" / "configs" / "exposing_synthetic.yaml"
+CONFIG = ROOT / "pycrl" / "train" / "configs" / "exposing_synthetic.yaml"
 
 
 @pytest.mark.slow

@@ -1,10 +1,10 @@
 """MASM learns end to end through the command line, as tests/test_train_e2e.py does for CRL:
 
-make-synthetic (procedural faces, self-blended fakes) -> ``python -m train fit`` with
-train/configs/masm_synthetic.yaml (ImageNet EfficientNet-Lite0 at 96 px, 32 pointwise convs
+make-synthetic (procedural faces, self-blended fakes) -> ``pycrl train fit`` with
+pycrl/train/configs/masm_synthetic.yaml (ImageNet EfficientNet-Lite0 at 96 px, 32 pointwise convs
 split into a frozen principal subspace and 4 artifact subspaces, the gradient-SNR layer mask
 on; at most two minutes on 2 cores) -> a model folder that ``pycrl.weights.load`` reads ->
-``python -m train evaluate`` on it reports the validation numbers recorded at training time.
+``pycrl train evaluate`` on it reports the validation numbers recorded at training time.
 
 Threshold: frame-level validation AUC >= 0.85 on the 30 held-out identities (it reaches about
 0.92-0.94 in its 140 steps; frozen BatchNorm statistics or the head alone stay
@@ -13,10 +13,10 @@ below 0.8, see the config).
 
 import pytest
 
-from train.engine.logs import read_log
+from pycrl.train.engine.logs import read_log
 from train_cli import ROOT, assert_evaluate_reproduces, assert_learned, fit_synthetic
 
-CONFIG = ROOT / "train" / "configs" / "masm_synthetic.yaml"
+CONFIG = ROOT / "pycrl" / "train" / "configs" / "masm_synthetic.yaml"
 
 
 @pytest.mark.slow

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from train.data import FaceCorpusDataset, FolderDataset, ForgeryDataset, build_augmentation, upsample_artefact
-from train.data.augment import AugmentConfig, h264_round_trip
-from train.data.face_template import default_landmarks
-from train.data.forgeries import family_of
-from train.data.synthetic import SyntheticFaces
+from pycrl.train.data import FaceCorpusDataset, FolderDataset, ForgeryDataset, build_augmentation, upsample_artefact
+from pycrl.train.data.augment import AugmentConfig, h264_round_trip
+from pycrl.train.data.face_template import default_landmarks
+from pycrl.train.data.forgeries import family_of
+from pycrl.train.data.synthetic import SyntheticFaces
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_each_family_changes_only_what_its_mask_covers(people, family):
 
 
 def test_swaps_take_the_donor_from_another_person(people, monkeypatch):
-    import train.data.forgeries as forgeries
+    import pycrl.train.data.forgeries as forgeries
 
     seen = []
     real_swap = forgeries.swap_face
@@ -92,7 +92,7 @@ def test_bad_family_settings_are_refused(people, tmp_path):
     one = tmp_path / "one"
     (one / "real" / "p0").mkdir(parents=True)
     cv2.imwrite(str(one / "real" / "p0" / "0.png"), np.full((64, 64, 3), 128, np.uint8))
-    from train.data import EmptySplitError
+    from pycrl.train.data import EmptySplitError
 
     with pytest.raises(EmptySplitError, match="two people"):
         ForgeryDataset(FolderDataset(one, frames_per_video=None), {"swap": 1.0})
@@ -133,7 +133,7 @@ def test_upload_degradations_are_config_keys_and_off_by_default():
 
 
 def test_face_corpus_source_through_the_config(tmp_path):
-    from train.engine.data import build_dataset
+    from pycrl.train.engine.data import build_dataset
     from corpus_fixture import tiny_corpus
 
     root = tiny_corpus(tmp_path)
@@ -151,7 +151,7 @@ def test_face_corpus_source_through_the_config(tmp_path):
 def test_deepfakebench_reals_with_every_fake_family(synth_task):
     """The README's recipe on DeepfakeBench data: the real videos of a DeepfakeBench JSON, with
     fakes of every family made from them (81/68-point landmarks from the layout's landmarks/)."""
-    from train.engine.data import build_dataset
+    from pycrl.train.engine.data import build_dataset
 
     data = {"resolution": 64, "mean": [0.5] * 3, "std": [0.5] * 3,
             "train": {"type": "deepfakebench", "json": str(synth_task / "dataset_json" / "Synthetic.json"),

@@ -11,14 +11,14 @@ import yaml
 from safetensors.torch import load_file
 
 from pycrl import weights
-from train.__main__ import main
-from train.config import ConfigError, load_config, read_yaml
-from train.engine import checkpoint as ckpt
-from train.engine.evaluation import Predictions, better, choose_threshold
-from train.engine.logs import read_log
-from train.engine.loop import Trainer
+from pycrl.train.__main__ import main
+from pycrl.train.config import ConfigError, load_config, read_yaml
+from pycrl.train.engine import checkpoint as ckpt
+from pycrl.train.engine.evaluation import Predictions, better, choose_threshold
+from pycrl.train.engine.logs import read_log
+from pycrl.train.engine.loop import Trainer
 
-CONFIGS = Path(__file__).resolve().parents[1] / "train" / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "pycrl" / "train" / "configs"
 
 
 # -- config ---------------------------------------------------------------------------------
@@ -121,9 +121,9 @@ def test_threshold_modes():
 def test_data_sources(synth, tmp_path):
     import cv2
 
-    from train.__main__ import build_parser
-    from train.cli_evaluate import source_from_args
-    from train.engine.data import build_dataset, collate, train_loader
+    from pycrl.train.__main__ import build_parser
+    from pycrl.train.cli_evaluate import source_from_args
+    from pycrl.train.engine.data import build_dataset, collate, train_loader
 
     for label in ("real", "fake"):
         for clip in ("a", "b"):
@@ -162,7 +162,7 @@ def test_data_sources(synth, tmp_path):
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
-    from train.data import SyntheticSpec, write_synthetic_dataset
+    from pycrl.train.data import SyntheticSpec, write_synthetic_dataset
 
     out = tmp_path_factory.mktemp("synth")
     write_synthetic_dataset(SyntheticSpec(out=str(out), identities=8, frames_per_id=2, val_identities=2,

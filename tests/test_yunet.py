@@ -59,9 +59,9 @@ def allowed_photos():
 
         from PIL import Image
 
-        from train.cli_build_faces import default_cache
-        from train.corpus.fetch import extract_photos, find_archive
-        from train.corpus.sources import SOURCES
+        from pycrl.train.cli_build_faces import default_cache
+        from pycrl.train.corpus.fetch import extract_photos, find_archive
+        from pycrl.train.corpus.sources import SOURCES
     except ImportError:
         return photos
     tmp = Path(tempfile.mkdtemp(prefix="pycrl-yunet-"))
@@ -190,7 +190,7 @@ def test_real_faces_below_the_minimum_size_are_dropped_too(astronaut):
 def test_group_photo_and_grey_images():
     photo = PHOTOS.get("solvay_conference_1927")
     if photo is None:
-        pytest.skip("the build-faces cache holds no scrfd 0.3.0 sdist (python -m train build-faces)")
+        pytest.skip("the build-faces cache holds no scrfd 0.3.0 sdist (pycrl train build-faces)")
     with YuNetDetector(mode="all", landmarks="yunet") as det:
         assert len(det.detect(photo)) == 29  # every face of the 1927 Solvay photo, grey, none false
 

@@ -1,9 +1,10 @@
-"""Running ``python -m train`` as a user does, for the learning tests of every detector."""
+"""Running ``pycrl train`` as a user does, for the learning tests of every detector."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -12,9 +13,11 @@ SYNTH_KEYS = ["Synthetic_real", "Synthetic_FakeSBI"]
 
 
 def run_train(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "train", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
-    assert proc.returncode == 0, f"python -m train {args[0]} failed:\n{proc.stdout}\n{proc.stderr}"
+    """``pycrl train ARGS`` run from outside the repository, as an installed package runs."""
+    with tempfile.TemporaryDirectory() as elsewhere:
+        proc = subprocess.run([sys.executable, "-m", "pycrl.cli", "train", *args], cwd=elsewhere, capture_output=True,
+                              text=True, timeout=timeout)
+    assert proc.returncode == 0, f"pycrl train {args[0]} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc
 
 
@@ -39,7 +42,7 @@ def synth_overrides(synth: Path) -> list[str]:
 
 
 def fit_synthetic(config: Path, synth: Path, out: Path, *overrides: str):
-    """``python -m train fit`` of ``config`` on the synthetic task into ``out``; returns the
+    """``pycrl train fit`` of ``config`` on the synthetic task into ``out``; returns the
     model folder, the model loaded from it and the training record of its model.json."""
     from pycrl import weights
 
@@ -51,7 +54,7 @@ def fit_synthetic(config: Path, synth: Path, out: Path, *overrides: str):
 
 
 def assert_evaluate_reproduces(folder: Path, synth: Path, val: dict, report: Path) -> None:
-    """``python -m train evaluate`` of a model folder on the validation split reports the
+    """``pycrl train evaluate`` of a model folder on the validation split reports the
     numbers recorded at training time."""
     import json
 

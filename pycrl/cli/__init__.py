@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pycrl.cli import export, import_deepfakebench, info, score, serve
+from pycrl.cli import export, import_deepfakebench, info, score, serve, train
 
 EPILOG = """\
 examples:
@@ -19,6 +19,7 @@ examples:
                                           on a running Ray cluster; paths listed one per line
   pycrl serve --port 8000                 the same as an HTTP service (pip install 'pycrl[serve]');
                                           curl --data-binary @clip.mp4 localhost:8000/v1/score
+  pycrl train fit --config crl_faces      train a detector (pip install 'pycrl[train]'; configs by name)
   pycrl info                              what this installation can run, and why not the rest
   pycrl import-deepfakebench ckpt_best.pth --detector recce --out models/recce-ffpp
                                           a DeepfakeBench checkpoint as a pycrl model folder
@@ -34,7 +35,7 @@ out-of-range option, no inputs), 1 when the model or backend cannot be loaded
 """
 
 #: The sub-commands, in the order ``pycrl --help`` lists them.
-COMMANDS = (score, serve, export, import_deepfakebench, info)
+COMMANDS = (score, serve, train, export, import_deepfakebench, info)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,4 +57,4 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return args.func(args)
+    return int(args.func(args) or 0)

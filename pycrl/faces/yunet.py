@@ -1,7 +1,7 @@
 """Face detection with YuNet (OpenCV Zoo, MIT), then dlib's landmarks and the same alignment.
 
 YuNet is a small anchor-free CNN (53 k parameters); pycrl bundles it folded to float32
-(``pycrl/assets/yunet``, made by ``python -m train.tools.fold_yunet``) and runs it on one of
+(``pycrl/assets/yunet``, made by ``python -m pycrl.train.tools.fold_yunet``) and runs it on one of
 pycrl's CPU backends (ONNX Runtime, else OpenVINO). Those take a fixed image size, so there is one
 graph per input size: 640x384 (landscape video: a 16:9 frame fills it), 384x640 (portrait video)
 and 640x640. A frame is letterboxed (scaled down to fit, never up; padded right and bottom) into
@@ -71,7 +71,7 @@ TOP_K = 500
 #: (centre x shift / width, centre y shift / height, side per width, side per height):
 #: centre = YuNet's centre + shifts, side = 0.560 w + 0.401 h. Least squares on 500 faces both
 #: detectors find (dlib with upsample 1, DeepfakeBench's setting) in the allowed photos of
-#: train/corpus/sources.py, as they are and rotated by +-10 degrees, scaled by 0.75 and mirrored
+#: pycrl/train/corpus/sources.py, as they are and rotated by +-10 degrees, scaled by 0.75 and mirrored
 #: (Solvay 1927 as three full-resolution crops, where HOG finds its faces). dlib's box is then
 #: matched to 10 % of its side on average; the aligned crops land 1.27 px (mean corner distance
 #: at 256x256) from the dlib path's on the 41 faces of the unaltered photos, 2.35 px on all 500

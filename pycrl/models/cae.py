@@ -1,7 +1,7 @@
 """CAE: joint unsupervised reconstruction and supervised classification
 (Yan, Li, Lu, arXiv 2211.13424; docs/methods.md §6). No code is public; the
 structure follows the abstract and a third-party summary, and every
-unstated choice is a constructor argument (stated in train/configs/cae.yaml).
+unstated choice is a constructor argument (stated in pycrl/train/configs/cae.yaml).
 
 One shared convolutional encoder compresses the face to a latent map. Two
 branches read it:

@@ -1,6 +1,6 @@
 """CRL, Compact Reconstruction Learning (Han et al., JISA 2025), built as an
 extension of RECCE (docs/methods.md §1.3; CRL's own code is not public, so every
-inferred choice is a constructor flag, stated in train/configs/crl.yaml).
+inferred choice is a constructor flag, stated in pycrl/train/configs/crl.yaml).
 
 Differences from RECCE:
 * Multi-view reconstruction: RGB side outputs at 1/4 and 1/2 resolution plus a

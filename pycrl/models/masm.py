@@ -10,7 +10,7 @@ the design of §5.4, built on Effort's SVD residual (§5.3), every choice a flag
   request the norm layers (``train_norm``) and the decomposed layers' biases
   (``train_bias``). BatchNorm layers normalise with batch statistics while
   training (``freeze_bn_stats`` keeps the pretrained ones): on data far from
-  ImageNet, frozen statistics held a Lite0 back (train/configs/masm_synthetic.yaml).
+  ImageNet, frozen statistics held a Lite0 back (pycrl/train/configs/masm_synthetic.yaml).
 * ``regularisers()`` gives the orthogonality and spectral-consistency terms
   that the ``masm`` loss adds to CE.
 * ``after_backward`` feeds the gradients to the selective layer mask
