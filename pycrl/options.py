@@ -78,6 +78,11 @@ class FaceLandmarks(Choice):
     YUNET = "yunet"
 
 
+class CredentialsMode(Choice):
+    AUTO = "auto"
+    OFF = "off"
+
+
 class Aggregation(Choice):
     MEAN = "mean"
     MAX = "max"
@@ -144,6 +149,10 @@ class ScoringOptions:
                                  low=0, high=MAX_FACE_SIZE, metavar="PX")
     face_min_score: float = _option(DEFAULT_FACE_MIN_SCORE, "smallest YuNet face score kept, in [0, 1] (dlib keeps "
                                                             "its HOG threshold 0.3)", low=0.0, high=1.0, metavar="S")
+    content_credentials: CredentialsMode = _option(CredentialsMode.AUTO, "read C2PA content credentials beside the "
+                                                                         "score: auto = when c2pa-python is installed "
+                                                                         "(pip install 'pycrl[c2pa]'); never changes "
+                                                                         "the score")
     aggregation: Aggregation = _option(Aggregation.MEAN, "video score from frame scores (mean: the protocol)")
     operating_point: str | None = _option(None, "operating point the verdict is decided at, as stored in the model "
                                                 "folder: eer, fpr=0.01, fpr=0.05 (threshold at that false-positive "

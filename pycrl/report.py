@@ -130,6 +130,12 @@ def render_page(result: Result, *, top: int = TOP_FACES) -> str:
             ("score rule", result.score_rule), ("aggregation", result.aggregation)]
     if result.message:
         rows.append(("message", result.message))
+    cred = result.content_credentials
+    if cred:
+        said = ", ".join(f"{k.replace('_', ' ')}: {cred[k]}" for k in ("declares", "claim_generator", "signer")
+                         if cred.get(k))
+        rows.append(("content credentials (C2PA)", f"{cred['state']}" + (f" ({said})" if said else "")
+                     + (f"; failures: {', '.join(cred['failures'])}" if cred.get("failures") else "")))
     table = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
     notes = "".join(f'<p class="note">{_e(n)}</p>' for n in result.notices)
     plot = score_plot(result)

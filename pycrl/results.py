@@ -75,6 +75,8 @@ class Result:
     tracks: list[Track] = field(default_factory=list)  # people, in order of first appearance
     message: str | None = None  # why status is not "ok"
     notices: list[str] = field(default_factory=list)  # what a reader should know (e.g. a fallback taken)
+    # The input's C2PA manifest, read beside the pixels (see pycrl.provenance); None when not read.
+    content_credentials: dict | None = None
     error_type: str | None = None  # exception class for status "error"
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     model: str | None = None

@@ -78,6 +78,10 @@ def _human(result) -> str:
             line += f"\n      people: {people}"
         for notice in result.notices:
             line += f"\n      note: {notice}"
+        cred = result.content_credentials
+        if cred and cred["state"] not in ("absent", "unsupported"):
+            said = f", declares {cred['declares']}" if cred.get("declares") else ""
+            line += f"\n      content credentials: {cred['state']}{said} ({cred.get('claim_generator') or '?'})"
     else:
         line = f"{result.status:<7}       {result.source}  ({result.message})"
     return _printable(line)

@@ -53,6 +53,16 @@ def arrow_schema():
         ("counted", pa.bool_()),
         ("timeline", pa.list_(point)),
     ])
+    credentials = pa.struct([
+        ("state", pa.string()),
+        ("claim_generator", pa.string()),
+        ("signer", pa.string()),
+        ("declares", pa.string()),
+        ("digital_source_types", pa.list_(pa.string())),
+        ("actions", pa.list_(pa.string())),
+        ("failures", pa.list_(pa.string())),
+        ("message", pa.string()),
+    ])
     return pa.schema([
         ("source", pa.string()),
         ("status", pa.string()),
@@ -68,6 +78,7 @@ def arrow_schema():
         ("tracks", pa.list_(track)),
         ("message", pa.string()),
         ("notices", pa.list_(pa.string())),
+        ("content_credentials", credentials),
         ("error_type", pa.string()),
         ("timings", pa.map_(pa.string(), pa.float64())),  # stage names vary by decoder
         ("model", pa.string()),

@@ -49,7 +49,8 @@ class Aggregate:
         return dict(source=item.source, threshold=decision.threshold, operating_point=decision.point,
                     aggregation=self.how, score_rule="person" if self.per_person else "frames",
                     frames_sampled=item.frames_sampled, model=self.model, backend=self.backend,
-                    timings=item.timings, notices=[decision.notice] if decision.notice else [])
+                    timings=item.timings, notices=[decision.notice] if decision.notice else [],
+                    content_credentials=item.credentials.to_dict() if item.credentials is not None else None)
 
     def failure(self, item: Item, err: BaseException, decision: Decision | None = None) -> Result:
         return Result.failure(err, **self.base(item, decision))

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from pycrl import provenance
 from pycrl.media.dali import dali_available
 from pycrl.model_card import ModelCard
-from pycrl.options import Backend, Decoder, Device, FaceFinder, FaceMode, Sampling, ScoringOptions
+from pycrl.options import (
+    Backend,
+    CredentialsMode,
+    Decoder,
+    Device,
+    FaceFinder,
+    FaceMode,
+    Sampling,
+    ScoringOptions,
+)
 from pycrl.pipeline.aggregate import Aggregate
 from pycrl.pipeline.decode import DaliDecoder, Decode, MediaDecoder
 from pycrl.pipeline.faces import DlibFaces, FaceStage, YuNetFaces
 from pycrl.pipeline.run import Pipeline
 from pycrl.pipeline.score import ScoreStage
+from pycrl.provenance import CredentialsReader
 from pycrl.runtime.selection import open_backend
 
 
@@ -62,4 +73,6 @@ def build_pipeline(card: ModelCard, options: ScoringOptions) -> Pipeline:
     # Inputs in flight, bounded by frames (each input may hold up to `frames` frames' crops),
     # so a large `frames` cannot multiply memory by the worker count.
     window = max(1, min(2 * options.workers, options.prefetch_frames // options.frames))
-    return Pipeline(decoder, faces, score, aggregate, workers=options.workers, window=window)
+    credentials = CredentialsReader() if options.content_credentials == CredentialsMode.AUTO \
+        and provenance.available() else None
+    return Pipeline(decoder, faces, score, aggregate, workers=options.workers, window=window, credentials=credentials)

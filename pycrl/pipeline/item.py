@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pycrl.provenance import Credentials
 from pycrl.results import FaceScore
 
 
@@ -25,6 +26,7 @@ class Item:
     frame_indices: list[int] = field(default_factory=list)  # of every sampled frame, faces or not
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     error: BaseException | None = None
+    credentials: Credentials | None = None  # the input's C2PA manifest, when read
 
     def add_time(self, stage: str, seconds: float) -> None:
         self.timings[stage] = self.timings.get(stage, 0.0) + seconds

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -15,6 +15,7 @@ from pycrl.pipeline.decode import Decode
 from pycrl.pipeline.faces import FaceStage
 from pycrl.pipeline.item import Item
 from pycrl.pipeline.score import ScoreStage
+from pycrl.provenance import Credentials
 from pycrl.results import FaceScore, Result
 
 
@@ -27,8 +28,11 @@ class Pipeline:
     """
 
     def __init__(self, decode: Decode, faces: FaceStage, score: ScoreStage, aggregate: Aggregate,
-                 *, workers: int = 2, window: int | None = None):
+                 *, workers: int = 2, window: int | None = None,
+                 credentials: Callable[[Any], Credentials | None] | None = None):
         self.decode, self.faces, self.score, self.aggregate = decode, faces, score, aggregate
+        #: reads an input's content credentials beside its pixels (None: not read)
+        self.credentials = credentials
         self.workers = workers
         #: inputs prepared ahead of the network (default twice the workers)
         self.window = window or 2 * workers
@@ -39,6 +43,13 @@ class Pipeline:
         A face stage with ``batch`` (and ``batch_frames``) gets up to that many frames per call,
         so a detector network runs once over them; only that many decoded frames are held."""
         item = Item(str(source))
+        if self.credentials is not None:
+            t0 = time.perf_counter()
+            try:
+                item.credentials = self.credentials(source)
+            except Exception as err:  # the manifest is evidence beside the score: never fatal
+                item.credentials = Credentials("error", message=f"{type(err).__name__}: {err}")
+            item.add_time("credentials", time.perf_counter() - t0)
         batch = getattr(self.faces, "batch", None)
         chunk = max(1, int(getattr(self.faces, "batch_frames", 1))) if batch is not None else 1
         try:
