@@ -122,10 +122,31 @@ def dali_backend() -> Capability:
     return Capability("dali", gpu.usable, version, "GPU decode" if gpu.usable else f"CPU ops only: {gpu.detail}")
 
 
+def _extra(name: str, modules: tuple[str, ...], extra: str, gives: str) -> Capability:
+    """An optional feature that needs only its packages importable."""
+    found = [_module_version(m) for m in modules]
+    missing = [why for mod, _, why in found if mod is None]
+    if missing:
+        return Capability(name, False, None, f"{missing[0]} (install the [{extra}] extra)")
+    return Capability(name, True, found[0][1], gives)
+
+
+def serve() -> Capability:
+    return _extra("serve", ("fastapi", "uvicorn", "prometheus_client"), "serve", "pycrl serve (HTTP API)")
+
+
+def content_credentials() -> Capability:
+    return _extra("c2pa", ("c2pa",), "c2pa", "C2PA content credentials read beside the score")
+
+
+def ray() -> Capability:
+    return _extra("ray", ("ray",), "ray", "pycrl score --ray (Ray Data)")
+
+
 def report() -> dict:
     """Everything `pycrl info` prints, as one JSON-ready dict."""
     probes = [kernels(), cuda(), openvino_backend(), onnxruntime_backend(), torch_backend(), tensorrt_backend(),
-              dali_backend()]
+              dali_backend(), serve(), content_credentials(), ray()]
     return {
         "pycrl": __version__,
         "python": platform.python_version(),

@@ -14,7 +14,7 @@ def test_info_json_lists_every_capability_with_a_reason():
     assert out.returncode == 0, out.stderr
     rep = json.loads(out.stdout)
     caps = {c["name"]: c for c in rep["capabilities"]}
-    assert {"kernels", "cuda", "openvino", "onnxruntime", "torch", "tensorrt", "dali"} <= set(caps)
+    assert {"kernels", "cuda", "openvino", "onnxruntime", "torch", "tensorrt", "dali", "serve", "c2pa", "ray"} <= set(caps)
     assert caps["kernels"]["usable"]
     for cap in caps.values():
         assert cap["detail"], f"{cap['name']} gives no detail"
