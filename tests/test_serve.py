@@ -224,3 +224,26 @@ def test_a_model_that_cannot_load_stops_the_service(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "pycrl.cli", "serve", "--model", str(tmp_path / "none")],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "cannot load the model" in missing.stderr
+
+
+def test_slow_uploads_cannot_hold_the_service(tmp_path):
+    """Uploads being received are bounded (queue + threads) and timed: stalled senders get 408,
+    and while they hold every receiving slot a new upload gets 429 at once."""
+    with Server(tmp_path, "--frames", "2", "--threads", "1", "--queue", "1", "--upload-timeout", "3") as s:
+        parts = urlsplit(s.url)
+        stalled = []
+        for _ in range(2):  # 1 queue slot + 1 scoring thread: two uploads may be received at once
+            sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
+            sock.sendall(b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"x" * 10)
+            stalled.append(sock)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        refused = httpx.post(f"{s.url}/v1/score", content=first_frame_png(), timeout=30)
+        assert refused.status_code == 429 and "uploads in progress" in refused.text
+        assert time.monotonic() - t0 < 2 and int(refused.headers["retry-after"]) >= 1
+        for sock in stalled:  # cut off by the upload timeout
+            reply = sock.recv(4096).decode()
+            assert reply.startswith("HTTP/1.1 408"), reply
+            sock.close()
+        ok = httpx.post(f"{s.url}/v1/score", content=first_frame_png(), timeout=60)
+        assert ok.status_code == 200, ok.text  # the slots came back

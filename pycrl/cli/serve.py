@@ -63,6 +63,9 @@ def register(sub) -> None:
     group.add_argument("--api-keys-file", type=Path, default=None, metavar="FILE",
                        help=f"require one of these keys (one per line) in X-API-Key or Authorization: Bearer; "
                             f"default: ${KEYS_ENV} (comma-separated), else no authentication")
+    group.add_argument("--upload-timeout", type=float, default=_DEFAULTS.upload_timeout_s, metavar="S",
+                       help=f"seconds an upload may take to arrive (408 after) [default: "
+                            f"{_DEFAULTS.upload_timeout_s:g}]")
     group.add_argument("--grace", type=float, default=_DEFAULTS.shutdown_grace_s, metavar="S",
                        help=f"seconds shutdown waits for inputs being scored [default: {_DEFAULTS.shutdown_grace_s:g}]")
     group.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             model=args.model, options=from_arguments(args), workers=args.service_workers, queue_size=args.queue,
             max_upload_bytes=int(args.max_upload_mb * MIB), sync_max_bytes=int(args.sync_max_mb * MIB),
             job_ttl_s=args.job_ttl, allowed_root=args.allowed_root, api_keys=read_api_keys(args.api_keys_file),
-            shutdown_grace_s=args.grace)
+            shutdown_grace_s=args.grace, upload_timeout_s=args.upload_timeout)
     except (OptionError, OSError) as err:
         print(f"pycrl serve: {err}", file=sys.stderr)
         return 2

@@ -65,6 +65,11 @@ class Service:
         self.card.decision(settings.options.operating_point, settings.options.threshold)
         self.detector: Detector | None = None
         self.load_error: BaseException | None = None
+        # Uploads being received. Bounded like the queue, so that the disk the spool files take
+        # is bounded too: at most (receiving + waiting + scoring) x the upload limit. Only the
+        # event loop's thread touches it.
+        self.receiving = 0
+        self.max_receiving = settings.queue_size + settings.workers
         self._on_load_error = on_load_error
         self.scheduler = Scheduler(self._score, workers=settings.workers, queue_size=settings.queue_size,
                                    job_ttl_s=settings.job_ttl_s, max_jobs=settings.max_jobs, observe=self._observe)
@@ -259,7 +264,16 @@ async def _task(service: Service, request: Request, params: InputParams, *, limi
     if kind.startswith("multipart/"):
         raise HTTPException(415, "send the file as the raw request body (curl --data-binary @file), "
                                  "not as a multipart form")
-    path = await _spool(request, limit, too_large, service.settings.upload_dir)
+    if service.receiving >= service.max_receiving:
+        raise _retry(service, "too many uploads in progress; retry later")
+    service.receiving += 1
+    try:
+        path = await asyncio.wait_for(_spool(request, limit, too_large, service.settings.upload_dir),
+                                      service.settings.upload_timeout_s)
+    except asyncio.TimeoutError:
+        raise HTTPException(408, f"the upload took longer than {service.settings.upload_timeout_s:g} s") from None
+    finally:
+        service.receiving -= 1
     return Task(path, name or "upload", decision, owned=True)
 
 

@@ -40,6 +40,9 @@ class ServeSettings:
     api_keys: frozenset[str] = frozenset()
     #: seconds a client is told to wait after a 429
     retry_after_s: int = 2
+    #: seconds an upload may take to arrive (408 after): a client trickling bytes cannot hold a
+    #: receiving slot for ever
+    upload_timeout_s: float = 300.0
     #: seconds shutdown waits for requests being scored before failing them
     shutdown_grace_s: float = 30.0
     #: where uploads are spooled while scored (None: the system's temporary folder)
@@ -51,6 +54,10 @@ class ServeSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise OptionError(f"{name}: expected an integer >= {low}, got {value!r}")
+        for name in ("job_ttl_s", "upload_timeout_s", "shutdown_grace_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                raise OptionError(f"{name}: expected a positive number of seconds, got {value!r}")
         if self.sync_max_bytes > self.max_upload_bytes:
             object.__setattr__(self, "sync_max_bytes", self.max_upload_bytes)
         if self.allowed_root is not None:
