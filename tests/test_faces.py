@@ -6,6 +6,8 @@ import pytest
 
 pytest.importorskip("dlib", reason="dlib-bin (prebuilt dlib) is not installed")
 
+from no_face_images import NO_FACE_IMAGES  # noqa: E402
+
 from pycrl.faces import (  # noqa: E402
     Face,
     FaceDetector,
@@ -122,16 +124,7 @@ def test_crop_coordinates_map_back_to_the_frame(detector, astronaut):
     assert back[cy, cx] == pytest.approx(1.0) and back[500, 10] == 0.0
 
 
-@pytest.mark.parametrize(
-    "image",
-    [
-        np.zeros((480, 640, 3), np.uint8),
-        np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8),
-        np.zeros((2, 2, 3), np.uint8),
-        np.full((64, 32), 128, np.uint8),  # grey is accepted
-    ],
-    ids=["blank", "noise", "2x2", "grey"],
-)
+@pytest.mark.parametrize("image", list(NO_FACE_IMAGES.values()), ids=list(NO_FACE_IMAGES))
 def test_no_face_gives_an_empty_list(detector, image):
     assert detector(image, mode="all") == []
 
