@@ -67,7 +67,7 @@ class FrameDataset(Dataset):
     resolution: square side frames are resized to (bicubic).
     mean, std: per-channel normalisation of ``x / 255``.
     augment: a callable ``augment(image=, mask=, keypoints=, rng=) -> dict`` (see
-        :func:`train.data.augment.build_augmentation`); None for none.
+        :func:`pycrl.train.data.augment.build_augmentation`); None for none.
     with_mask / with_landmarks: also return ``mask`` / ``landmark``.
     seed: with :meth:`set_epoch` and torch's per-worker seed, fixes every random choice.
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class DatasetError(Exception):
-    """Base class of every data-loading error in ``train.data``."""
+    """Base class of every data-loading error in ``pycrl.train.data``."""
 
 
 class DatasetLayoutError(DatasetError, ValueError):

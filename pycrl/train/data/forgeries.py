@@ -1,10 +1,10 @@
 """Training and validation fakes made on the fly from real faces: three families.
 
 * ``sbi`` — self-blended images (SBI, Shiohara & Yamasaki, CVPR 2022): the face blended
-  into itself after colour, frequency and geometric jitter (``train.data.self_blend``).
+  into itself after colour, frequency and geometric jitter (``pycrl.train.data.self_blend``).
 * ``swap`` — an identity swap between two *different* people of the pool: the donor face
   aligned on the target's inner landmarks, colour-transferred inside the mask and blended
-  with a soft, deformed hull (``train.data.face_swap``).
+  with a soft, deformed hull (``pycrl.train.data.face_swap``).
 * ``upsample`` — generator-like upsampling artefacts: the face region re-synthesised from a
   2x-4x downscaled copy by nearest, zero-insertion (the checkerboard a transposed
   convolution leaves) or bilinear-plus-sharpening upsampling, then blended back.
