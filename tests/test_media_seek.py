@@ -19,18 +19,11 @@ FRAMES = 300  # index frames go up to 399
 
 
 def _write(path, frames=FRAMES, *, first_pts=0, bframes=2, gop=10, options=None, fmt=None):
-    """Index frames 0..frames-1, pts from ``first_pts`` (may be negative), B-frames on."""
-    with av.open(str(path), "w", format=fmt, container_options=options or {}) as c:
-        s = c.add_stream(CODEC, rate=RATE)
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        s.codec_context.gop_size = gop
-        s.codec_context.options = {"bf": str(bframes), "sc_threshold": "0"}  # key frames every gop, no more
-        for i in range(frames):
-            f = av.VideoFrame.from_ndarray(index_frame(i), format="rgb24")
-            f.pts, f.time_base = first_pts + i, Fraction(1, RATE)
-            c.mux(s.encode(f))
-        c.mux(s.encode())
-    return str(path)
+    """Index frames 0..frames-1, pts from ``first_pts`` (may be negative), B-frames on, a key frame
+    every ``gop`` frames and no more (no scene-cut key frames)."""
+    return write_video(path, frames, codec=CODEC, rate=RATE, gop=gop, first_pts=first_pts,
+                       options={"bf": str(bframes), "sc_threshold": "0"}, container_format=fmt,
+                       container_options=options)
 
 
 @pytest.fixture(scope="module")

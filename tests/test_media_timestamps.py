@@ -15,7 +15,7 @@ from pycrl.limits import Limits
 from pycrl.media import MediaLimitError, probe_video, sample_frames
 from pycrl.media import video as video_module
 from pycrl.media._decode import Clock, PresentationIndex
-from pycrl.media.synthetic import index_frame, pick_codec, read_index, remux_with_start_offset, write_video
+from pycrl.media.synthetic import pick_codec, read_index, remux_with_start_offset, write_video
 from pycrl.media.video import plan_uniform
 
 CODEC = pick_codec()
@@ -24,17 +24,8 @@ RATE = 25
 
 def _write(path, frames=30, *, first_pts=0, bframes=2, gop=10, options=None):
     """Index frames 0..frames-1 with pts starting at ``first_pts`` (may be negative), B-frames on."""
-    with av.open(str(path), "w", container_options=options or {}) as c:
-        s = c.add_stream(CODEC, rate=RATE)
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        s.codec_context.gop_size = gop
-        s.codec_context.options = {"bf": str(bframes)}
-        for i in range(frames):
-            f = av.VideoFrame.from_ndarray(index_frame(i), format="rgb24")
-            f.pts, f.time_base = first_pts + i, Fraction(1, RATE)
-            c.mux(s.encode(f))
-        c.mux(s.encode())
-    return str(path)
+    return write_video(path, frames, codec=CODEC, rate=RATE, gop=gop, first_pts=first_pts,
+                       options={"bf": str(bframes)}, container_options=options)
 
 
 def _packets(path):

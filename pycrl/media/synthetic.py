@@ -70,17 +70,22 @@ def write_video(
     rotation: int | None = None,
     durations_ms: Sequence[int] | None = None,
     options: dict | None = None,
+    first_pts: int | None = None,
+    container_format: str | None = None,
+    container_options: dict | None = None,
 ) -> str:
     """Encode a clip; ``frames`` is a count (index frames) or RGB arrays.
 
     ``rotation`` stores a display rotation (degrees counter-clockwise) in the
     container; ``durations_ms`` gives each frame its own duration (variable
-    frame rate, millisecond timestamps).
+    frame rate, millisecond timestamps); ``first_pts`` numbers the frames from
+    there in ticks of 1/``rate`` (may be negative); ``options`` are the codec's
+    (``{"bf": "2"}``: B-frames), ``container_options`` the muxer's.
     """
     if isinstance(frames, int):  # index frames, counting past 399 modulo 400
         frames = (index_frame(i % _RADIX**2, width, height) for i in range(frames))
     path = os.fspath(path)
-    with av.open(path, "w") as container:
+    with av.open(path, "w", format=container_format, container_options=container_options or {}) as container:
         stream = container.add_stream(codec or pick_codec(), rate=rate)
         assert isinstance(stream, VideoStream), f"{stream.codec_context.name} is not a video codec"
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
@@ -101,6 +106,8 @@ def write_video(
             if durations_ms is not None:
                 frame.pts, frame.time_base = pts, Fraction(1, 1000)
                 pts += int(durations_ms[i % len(durations_ms)])
+            elif first_pts is not None:
+                frame.pts, frame.time_base = first_pts + i, Fraction(1, rate)
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
     return path
