@@ -10,7 +10,6 @@ Matching is greedy by affinity, one detection per track per frame.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,14 +21,6 @@ MAX_GAP = 2
 MIN_IOU = 0.2
 #: ... or when their five points lie within this fraction of the face size of each other.
 MAX_POINT_DISTANCE = 0.5
-
-
-@dataclass
-class _Open:
-    id: int
-    last: FaceScore
-    last_step: int
-    faces: list[FaceScore] = field(default_factory=list)
 
 
 def _iou(a, b) -> float:
@@ -63,16 +54,17 @@ def link(faces: list[FaceScore], sampled: Iterable[int] | None = None, *,
     by_frame: dict[int, list[FaceScore]] = {}
     for face in faces:
         by_frame.setdefault(face.frame_index, []).append(face)
-    tracks: list[_Open] = []
+    tracks: list[list[FaceScore]] = []  # a track's id is its position; its last face is what it matches on
     for index in sorted(by_frame):
         step = steps[index]
-        live = [t for t in tracks if step - t.last_step <= max_gap + 1]
+        live = [tid for tid, t in enumerate(tracks) if step - steps[t[-1].frame_index] <= max_gap + 1]
         pairs = []
-        for t in live:
+        for tid in live:
+            last = tracks[tid][-1]
             for j, face in enumerate(by_frame[index]):
-                iou, dist = _iou(t.last.box, face.box), _point_distance(t.last, face)
+                iou, dist = _iou(last.box, face.box), _point_distance(last, face)
                 if iou >= MIN_IOU or dist <= MAX_POINT_DISTANCE:
-                    pairs.append((iou + max(0.0, 1.0 - dist), t.id, j))
+                    pairs.append((iou + max(0.0, 1.0 - dist), tid, j))
         taken_tracks: set[int] = set()
         taken_faces: set[int] = set()
         for _, tid, j in sorted(pairs, reverse=True):
@@ -80,12 +72,9 @@ def link(faces: list[FaceScore], sampled: Iterable[int] | None = None, *,
                 continue
             taken_tracks.add(tid)
             taken_faces.add(j)
-            tracks[tid].faces.append(by_frame[index][j])
-            tracks[tid].last, tracks[tid].last_step = by_frame[index][j], step
-        for j, face in enumerate(by_frame[index]):
-            if j not in taken_faces:
-                tracks.append(_Open(len(tracks), face, step, [face]))
-    for t in tracks:
-        for face in t.faces:
-            face.track = t.id
-    return [t.faces for t in tracks]
+            tracks[tid].append(by_frame[index][j])
+        tracks += [[face] for j, face in enumerate(by_frame[index]) if j not in taken_faces]
+    for tid, track in enumerate(tracks):
+        for face in track:
+            face.track = tid
+    return tracks
