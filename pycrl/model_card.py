@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from safetensors import safe_open
@@ -45,6 +45,9 @@ class Decision:
     point: str  #: the operating point's name ("eer", "fpr=0.01", "custom" for a given threshold)
     threshold: float
     notice: str | None = None  #: set when the point asked for was unavailable and another was used
+
+    def label(self, score: float) -> Literal["real", "fake"]:
+        return "fake" if score >= self.threshold else "real"
 
 
 @dataclass(frozen=True)

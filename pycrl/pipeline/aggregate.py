@@ -66,17 +66,17 @@ class Aggregate:
                 face.compactness = float(scores.compactness[i])
             if scores.heatmap is not None:
                 face.heatmap = scores.heatmap[i]
-        tracks = self.tracks(item.faces, item.frame_indices, decision.threshold)
+        tracks = self.tracks(item.faces, item.frame_indices, decision)
         if self.per_person:
             score = max(t.score for t in tracks if t.counted)
         else:
             score = aggregate(frame_scores(item.faces), self.how)
         dists = [f.compactness for f in item.faces if f.compactness is not None]
-        return Result(status="ok", score=score, label="fake" if score >= decision.threshold else "real",
+        return Result(status="ok", score=score, label=decision.label(score),
                       compactness=float(np.mean(dists)) if dists else None, faces=item.faces, tracks=tracks,
                       **self.base(item, decision))
 
-    def tracks(self, faces: list[FaceScore], sampled: list[int], threshold: float) -> list[Track]:
+    def tracks(self, faces: list[FaceScore], sampled: list[int], decision: Decision) -> list[Track]:
         """The people among ``faces``, each scored by the result's aggregation over its faces."""
         groups = link(faces, sampled)
         longest = max((len(g) for g in groups), default=0)
@@ -84,7 +84,7 @@ class Aggregate:
         out = []
         for tid, group in enumerate(groups):
             score = aggregate([f.score for f in group], self.how)
-            out.append(Track(id=tid, score=score, label="fake" if score >= threshold else "real", faces=len(group),
+            out.append(Track(id=tid, score=score, label=decision.label(score), faces=len(group),
                              counted=len(group) >= needed,
                              timeline=[TrackPoint(f.frame_index, f.timestamp, f.score, f.box) for f in group]))
         return out
