@@ -55,3 +55,12 @@ def test_pycrl_train_runs_outside_the_repository(tmp_path):
     helped = pycrl_train("--help", cwd=tmp_path)
     for command in ("build-faces", "make-synthetic", "fit", "evaluate"):
         assert command in helped.stdout
+
+
+def test_a_missing_train_extra_is_named_not_a_traceback(tmp_path):
+    """In a core install (no PyYAML, no torch), a training command says which extra it needs."""
+    code = ("import sys; sys.modules['yaml'] = None; from pycrl.cli import main; "
+            "sys.exit(main(['train', 'fit', '--config', 'crl', '--print-config']))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stderr
+    assert "needs the [train] extra (no module 'yaml')" in out.stderr and "Traceback" not in out.stderr
